@@ -1,0 +1,287 @@
+"""The ``qbench`` command: a thin layer that builds a RunConfig (or arguments) and calls the Python API.
+
+Errors: a :class:`QBenchError` becomes one line on stderr and its exit code (2 usage/data, 1 runtime);
+anything else is a bug, shown as one line unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qbench import __version__
+from qbench.errors import QBenchError, UsageError
+
+log = logging.getLogger("qbench")
+TASK_CHOICES = ["a1", "a2", "a3"]
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} '{value}' must look like key=value")
+        out[key.strip()] = raw
+    return out
+
+
+def _setup_logging(quiet: bool, debug: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = RichHandler(show_time=False, show_path=False, markup=False, rich_tracebacks=debug)
+    logger = logging.getLogger("qbench")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="qbench")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """Q-Bench for multimodal LLMs on low-level vision: A1 perception, A2 description, A3 assessment."""
+    ctx.obj = {"debug": debug}
+    _setup_logging(quiet, debug)
+
+
+# -- run ---------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("task", type=click.Choice(TASK_CHOICES))
+@click.option("--model", "-m", help="hf:ID_OR_PATH, openai:MODEL, niqe, brisque, random, py:module:Class")
+@click.option("--data", "-d", help="A data file or folder, or a built-in name (synthetic, synthetic-pair, synthetic-iqa).")
+@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="A1 split (default dev).")
+@click.option("--judge", help="A generating model that judges answers (A1 optional, A2 scoring).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder (default ./runs).")
+@click.option("--limit", type=int, default=None, help="Only the first N samples.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--concurrency", type=int, default=None, help="Requests in flight for API models (default 16).")
+@click.option("--workers", type=int, default=None, help="Image decode threads (default: CPU count, at most 8).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None)
+@click.option("--shard", default=None, help="K/N: run the K-th of N deterministic slices (merge them after).")
+@click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the response cache.")
+@click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (default: beside the data file).")
+@click.option("--format", "data_format", default=None, help="Force the data format (e.g. mos-json, llvisionqa, hf-parquet).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="A1 instruction language.")
+@click.option("--image-column", default=None, help="CSV column with image paths.")
+@click.option("--mos-column", default=None, help="CSV column with opinion scores.")
+@click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (else OPENAI_BASE_URL).")
+@click.option("-M", "model_options", multiple=True, help="Model option key=value (repeatable).")
+@click.option("-J", "judge_options", multiple=True, help="Judge model option key=value (repeatable).")
+@click.option("-T", "task_options", multiple=True, help="Task option key=value (repeatable).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings.")
+def run(task: str, model: str | None, data: str | None, config_file: Path | None, no_cache: bool | None,
+        data_format: str | None, model_options: tuple[str, ...], judge_options: tuple[str, ...],
+        task_options: tuple[str, ...], **flags: Any) -> None:
+    """Run (or resume) TASK with a model on a dataset; prints the metrics and the run folder."""
+    from qbench.config import layered
+    from qbench.runner import run as run_task
+
+    config = layered(
+        {"task": task, "model": model, "data": data, "format": data_format,
+         "cache": False if no_cache else None,
+         "model_options": _pairs(model_options, "-M"), "judge_options": _pairs(judge_options, "-J"),
+         "task_options": _pairs(task_options, "-T"), **flags},
+        config_file,
+    )
+    if config.executor == "ray":
+        from qbench.executors.ray_executor import run_on_ray
+
+        result = run_on_ray(config)
+    else:
+        result = run_task(config)
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    from qbench.report.render import rich_tables
+    from qbench.report.rows import run_rows
+    from qbench.store import load_run
+
+    from rich.console import Console
+
+    console = Console()
+    for table in rich_tables(run_rows([load_run(result.path)])):
+        console.print(table)
+    summary = result.summary
+    if summary:
+        console.print(
+            f"{summary.get('samples')} samples ({summary.get('skipped_finished', 0)} already done, "
+            f"{summary.get('cache_hits', 0)} from cache) in {summary.get('seconds')} s"
+        )
+    console.print(f"run: {result.path}")
+
+
+# -- import ------------------------------------------------------------------------------------------------
+@cli.command("import")
+@click.argument("task", type=click.Choice(["a1", "a3"]))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", required=True, help="The model's name in reports.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--positive", default="good", show_default=True, help="A3: the positive level word.")
+@click.option("--negative", default="poor", show_default=True, help="A3: the negative level word.")
+@click.option("--dataset", default=None, help="Dataset name (default: from the file name).")
+@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="A1: the split (default: guessed).")
+@click.option("--data", default=None, help="A1: the question file, when the saved responses lack the questions.")
+def import_(task: str, files: tuple[Path, ...], model: str, out: Path, positive: str, negative: str,
+            dataset: str | None, split: str | None, data: str | None) -> None:
+    """Turn saved model outputs (official output files) into runs, scored without the model."""
+    from rich.console import Console
+
+    from qbench.report.render import rich_tables
+    from qbench.report.rows import run_rows
+
+    if task == "a3":
+        from qbench.importer import import_a3
+
+        runs = import_a3(list(files), model=model, out=out, positive=positive, negative=negative, dataset=dataset)
+    else:
+        from qbench.tasks.perception_import import import_a1
+
+        runs = import_a1(list(files), model=model, out=out, dataset=dataset, split=split, data=data)
+    console = Console()
+    for table in rich_tables(run_rows(runs)):
+        console.print(table)
+    for r in runs:
+        console.print(f"run: {r.path}")
+
+
+# -- report ------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "html", "submission"]), default="table",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to this file.")
+@click.option("--references/--no-references", default=False, help="Add the published reference rows.")
+def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: bool) -> None:
+    """Report every run found under PATHS as a table, markdown, CSV, JSON or HTML."""
+    from qbench.report.rows import run_rows
+    from qbench.store import find_runs
+
+    runs = find_runs(paths)
+    if not runs:
+        from qbench.errors import DataError
+
+        raise DataError("no qbench runs found here", file=", ".join(map(str, paths)))
+    if fmt == "submission":
+        from qbench.report.submission import write_submissions
+
+        for written in write_submissions(runs, output):
+            click.echo(f"wrote {written}")
+        return
+    rows = run_rows(runs)
+    if fmt == "table" and output is None:
+        from rich.console import Console
+
+        from qbench.report.render import rich_tables
+
+        console = Console()
+        for table in rich_tables(rows):
+            console.print(table)
+        return
+    from qbench.report.render import render
+
+    text = render(rows, "md" if fmt == "table" else fmt)
+    if output:
+        from qbench.data.jsonfile import write_text_atomic
+
+        write_text_atomic(output, text)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+# -- validate ----------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--data", "-d", required=True, help="A data file or folder, or a built-in name.")
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev")
+@click.option("--images", type=click.Path(path_type=Path), default=None)
+@click.option("--format", "data_format", default=None)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en")
+@click.option("--image-column", default=None)
+@click.option("--mos-column", default=None)
+def validate(data: str, split: str, images: Path | None, data_format: str | None, lang: str,
+             image_column: str | None, mos_column: str | None) -> None:
+    """Check a dataset without any model: fields, and that every image exists and decodes."""
+    from qbench.data.dataset import LoadOptions
+    from qbench.validate import validate_dataset
+
+    problems, dataset = validate_dataset(
+        data, LoadOptions(split=split, images=images, format=data_format, lang=lang,
+                          image_column=image_column, mos_column=mos_column)
+    )
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(2)
+    click.echo(f"ok: {dataset.name} ({dataset.format}, {len(dataset)} items, every image decodes)")
+
+
+# -- list --------------------------------------------------------------------------------------------------
+@cli.command("list")
+@click.argument("what", type=click.Choice(["models", "datasets", "tasks", "databases"]))
+def list_(what: str) -> None:
+    """List what qbench knows: models, datasets, tasks, or the A3 databases."""
+    from qbench.registry import DATASETS, MODELS, TASKS
+
+    if what == "databases":
+        from qbench.data.databases import DATABASES
+
+        for db in DATABASES.values():
+            click.echo(f"{db.name:8} {db.display:12} {db.size:>6} images  {db.kind:12} scores {db.score_range[0]}-{db.score_range[1]}")
+        return
+    registry = {"models": MODELS, "datasets": DATASETS, "tasks": TASKS}[what]
+    for entry in registry.entries():
+        click.echo(f"{entry.name:16} {entry.help}")
+
+
+# -- demo --------------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("qbench-demo"), show_default=True)
+def demo(out: Path) -> None:
+    """The whole tool offline on built-in synthetic data and baselines; writes a report."""
+    from qbench.demo import run_demo
+
+    run_demo(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: turns errors into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="qbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except QBenchError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc.one_line()}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted; run the same command again to resume", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (a bug? run with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""RunConfig: everything that defines a run, layered defaults < TOML file < ``QBENCH_*`` env < flags.
+
+The CLI and the Python API build the same RunConfig and call the same :func:`qbench.runner.run`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qbench.errors import DataError, UsageError
+from qbench.registry import did_you_mean
+
+
+@dataclass
+class RunConfig:
+    task: str
+    model: Any
+    data: Any
+    split: str = "dev"
+    out: Path = Path("runs")
+    judge: Any = None
+    limit: int | None = None
+    batch_size: int | None = None
+    concurrency: int = 16
+    workers: int | None = None  # image decode workers (default: the CPU count)
+    executor: str = "local"
+    shard: str | None = None  # "K/N", 1-based K
+    cache: bool = True
+    images: Path | None = None
+    format: str | None = None
+    lang: str = "en"
+    image_column: str | None = None
+    mos_column: str | None = None
+    api_base: str | None = None
+    model_options: dict[str, str] = field(default_factory=dict)
+    judge_options: dict[str, str] = field(default_factory=dict)
+    task_options: dict[str, str] = field(default_factory=dict)
+    progress: bool | None = None  # None: a bar on a terminal, quiet lines elsewhere
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.images is not None:
+            self.images = Path(self.images)
+        if self.split not in {"dev", "test"}:
+            raise UsageError(f"unknown split '{self.split}'", hint="use --split dev or --split test")
+        if self.lang not in {"en", "zh"}:
+            raise UsageError(f"unknown language '{self.lang}'", hint="use --lang en or --lang zh")
+        if self.executor not in {"local", "ray"}:
+            raise UsageError(f"unknown executor '{self.executor}'", hint=did_you_mean(self.executor, ["local", "ray"]))
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        if self.shard is not None:
+            parse_shard(self.shard)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/8"`` -> (2, 8); K is 1-based so ``$SLURM_ARRAY_TASK_ID`` style numbering works."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard '{text}' must look like K/N, e.g. 1/4") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise UsageError(f"--shard '{text}': need 1 <= K <= N")
+    return k, n
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    text = str(kind)
+    try:
+        if "int" in text and not isinstance(value, int):
+            return int(value)
+        if "bool" in text and isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        if "dict" in text and isinstance(value, str):
+            return dict(pair.split("=", 1) for pair in value.split(",") if pair)
+    except ValueError:
+        raise UsageError(f"setting '{name}' has a bad value {value!r}") from None
+    return value
+
+
+def layered(flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
+    """Merge defaults < TOML file < QBENCH_* environment < explicit flags (None means "not given")."""
+    env = os.environ if env is None else env
+    known = {f.name: f.type for f in fields(RunConfig)}
+    merged: dict[str, Any] = {}
+    path = config_file or (Path(env["QBENCH_CONFIG"]) if env.get("QBENCH_CONFIG") else None)
+    if path is not None:
+        try:
+            table = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise DataError("config file not found", file=path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise DataError(f"broken TOML: {exc}", file=path) from None
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise DataError(f"unknown setting '{key}'", file=path, hint=did_you_mean(name, sorted(known)))
+            merged[name] = value
+    for key, value in env.items():
+        if key.startswith("QBENCH_") and key != "QBENCH_CONFIG":
+            name = key[len("QBENCH_"):].lower()
+            if name in known:
+                merged[name] = _coerce(name, value, known[name])
+    for key, value in flags.items():
+        if value is None or (isinstance(value, dict) and not value):
+            continue
+        merged[key] = value
+    for required in ("task", "model", "data"):
+        if required not in merged:
+            raise UsageError(f"missing --{required}")
+    return RunConfig(**merged)

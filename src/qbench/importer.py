@@ -1,0 +1,122 @@
+"""``qbench import``: saved model outputs become runs, scored and reported without the model.
+
+A3: official output files (``img_path``, ``gt_score``, ``logit_<word>``), one run per file, the dataset
+named from the file name (``koniq.json`` -> koniq). Duplicated images keep their first record (protocol.md
+8.9) with a warning and the count in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qbench import __version__
+from qbench.data.dataset import dataset_name
+from qbench.data.jsonfile import read_records
+from qbench.data.mos import parse_score
+from qbench.errors import DataError
+from qbench.store import Run, slug
+from qbench.tasks import prompts
+from qbench.tasks.assessment import iqa_metrics
+from qbench.tasks.base import two_way_softmax
+from qbench.types import Record
+
+log = logging.getLogger("qbench")
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes(), digest_size=12).hexdigest()
+
+
+def import_a3(
+    files: Sequence[Path],
+    *,
+    model: str,
+    out: Path,
+    positive: str = prompts.A3_WORDS[0],
+    negative: str = prompts.A3_WORDS[1],
+    temperature: float = prompts.A3_TEMPERATURE,
+    dataset: str | None = None,
+    logistic: bool = False,
+) -> list[Run]:
+    """One complete run per official A3 output file. Every file is checked before any run is written."""
+    parsed = [(Path(f), _a3_records(Path(f), positive, negative, temperature)) for f in files]
+    runs = []
+    for path, (records, duplicates) in parsed:
+        name = dataset or dataset_name(path)
+        metrics = iqa_metrics(name, records, logistic=logistic)
+        runs.append(_write_run(
+            "a3", model, name, path, out, records, metrics,
+            task_info={"task": "a3", "capability": "score_tokens", "prompt_version": "imported",
+                       "words": [positive, negative], "temperature": temperature},
+            duplicates=duplicates,
+        ))
+    return runs
+
+
+def _a3_records(path: Path, positive: str, negative: str, temperature: float) -> tuple[list[Record], int]:
+    items = read_records(path)
+    if not items:
+        raise DataError("no items", file=path)
+    keys = {f"logit_{positive}", f"logit_{negative}"}
+    if not any(keys <= item.keys() for item in items[:1]):
+        found = sorted(k for k in items[0] if k.startswith("logit_"))
+        raise DataError(
+            f"no 'logit_{positive}'/'logit_{negative}' keys (found: {', '.join(found) or 'no logit keys'})",
+            file=path, item=0, hint="choose the words with --positive/--negative" if found else None,
+        )
+    records: list[Record] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for i, item in enumerate(items):
+        rel = item.get("img_path")
+        if not isinstance(rel, str) or not rel:
+            raise DataError("missing or not a string", file=path, item=i, field="img_path")
+        mos = parse_score(item.get("gt_score"), file=path, item=i)
+        logits = {w: parse_score(item.get(f"logit_{w}"), file=path, item=i, field=f"logit_{w}") for w in (positive, negative)}
+        if rel in seen:
+            duplicates += 1
+            continue
+        seen.add(rel)
+        score = two_way_softmax(logits[positive], logits[negative], temperature)
+        records.append(Record(rel, {"img_path": rel, "mos": mos, "logits": logits, "score": score}))
+    if duplicates:
+        log.warning("%s: %d duplicated image(s); kept the first record of each (n=%d)", path, duplicates, len(records))
+    return records, duplicates
+
+
+def _write_run(
+    task: str, model: str, dataset: str, source: Path, out: Path, records: list[Record], metrics: dict[str, Any],
+    *, task_info: dict[str, Any], duplicates: int = 0, split: str | None = None, extra: dict[str, Any] | None = None,
+) -> Run:
+    digest = _file_hash(source)
+    fp = hashlib.sha256(f"import|{task}|{model}|{digest}|{task_info}".encode()).hexdigest()[:12]
+    path = out / task / slug(model) / slug(dataset) / fp
+    manifest = {
+        "task": task,
+        "model": model,
+        "model_info": {"name": model, "kind": "imported"},
+        "dataset": dataset,
+        "dataset_info": {"path": str(source), "format": "official-output", "fingerprint": digest},
+        "split": split,
+        "task_info": task_info,
+        "fingerprint": fp,
+        "source": "import",
+        "n": len(records),
+        "duplicates": duplicates,
+        "versions": {"qbench": __version__},
+        **(extra or {}),
+    }
+    run = Run.open(path, manifest)
+    try:
+        (path / "records.jsonl").unlink(missing_ok=True)  # an import is rewritten whole, never appended to
+        run.append(records)
+        run.finish(metrics)
+    finally:
+        run.close()
+    return run
+
+

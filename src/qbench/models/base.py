@@ -1,0 +1,96 @@
+"""What a model is to qbench: an object with one or more capabilities, nothing more.
+
+There is no base class to inherit. A model implements any of
+
+- ``generate(requests) -> list[str]``: text for each request;
+- ``score_tokens(requests) -> list[dict[str, float]]``: next-token logits (or log-probs) of each request's
+  ``words`` after its ``assistant_prefix`` (A3);
+- ``score_options(requests) -> list[list[float]]``: the loss of each of the request's ``options`` appended
+  to the prompt (the official close-set A1 mode; lower is more likely);
+- ``quality(images) -> list[float]``: a scalar quality per PIL image, higher is better (classical IQA);
+
+plus, optionally, ``name`` (str), ``info() -> dict`` (what identifies it, for the run fingerprint),
+``batch_size`` (a sensible default), ``usage() -> dict`` (tokens spent) and ``close()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from qbench.errors import ModelError, UsageError
+from qbench.registry import MODELS, did_you_mean
+from qbench.types import CAPABILITIES
+
+
+def capabilities(model: Any) -> set[str]:
+    return {cap for cap in CAPABILITIES if callable(getattr(model, cap, None))}
+
+
+def require(model: Any, needs: tuple[str, ...], task: str) -> str:
+    """The first capability of ``needs`` the model has; otherwise a clear error before any data is loaded."""
+    have = capabilities(model)
+    for cap in needs:
+        if cap in have:
+            return cap
+    raise ModelError(
+        f"model '{model_name(model)}' cannot run task {task}: it needs "
+        + " or ".join(f"'{c}'" for c in needs)
+        + f", and it has {', '.join(sorted(have)) or 'no capability'}"
+    )
+
+
+def model_name(model: Any) -> str:
+    return str(getattr(model, "name", type(model).__name__))
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    info = model.info() if callable(getattr(model, "info", None)) else {"class": type(model).__qualname__}
+    return {"name": model_name(model), **info}
+
+
+def model_fingerprint(model: Any) -> str:
+    blob = json.dumps(model_info(model), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_options(
+    options: Mapping[str, str], allowed: Mapping[str, type], adapter: str
+) -> dict[str, Any]:
+    """Validate ``-M key=value`` options against what an adapter accepts, converting their types."""
+    out: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in allowed:
+            raise UsageError(
+                f"model option '{key}' is not known to {adapter}", hint=did_you_mean(key, sorted(allowed))
+            )
+        kind = allowed[key]
+        try:
+            if kind is bool:
+                if str(raw).lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError(raw)
+                out[key] = str(raw).lower() in {"1", "true", "yes"}
+            else:
+                out[key] = kind(raw)
+        except (TypeError, ValueError):
+            raise UsageError(f"model option '{key}={raw}' for {adapter} must be a {kind.__name__}") from None
+    return out
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``hf:/path`` -> (``hf``, ``/path``); ``niqe`` -> (``niqe``, ``""``)."""
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in MODELS:
+        return prefix, rest
+    return spec, ""
+
+
+def load_model(spec: str | Any, options: Mapping[str, str] | None = None) -> Any:
+    """A model from a spec string (or an already-built model object, returned as is)."""
+    if not isinstance(spec, str):
+        return spec
+    name, arg = split_spec(spec)
+    factory = MODELS.get(name)
+    return factory(arg, dict(options or {}))

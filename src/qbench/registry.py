@@ -1,0 +1,95 @@
+"""Lazy registries for models, datasets and tasks, with did-you-mean and entry-point plugins.
+
+Entries are ``"module:attribute"`` strings, imported on first use, so that listing or naming a model never
+imports torch. Third-party packages add entries through the entry-point groups ``qbench.models``,
+``qbench.datasets`` and ``qbench.tasks`` (name = spec prefix, value = ``module:factory``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from qbench.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str | Callable[..., Any]
+    help: str = ""
+
+
+class Registry:
+    """Name -> factory, resolved lazily; unknown names get a did-you-mean."""
+
+    def __init__(self, kind: str, group: str) -> None:
+        self.kind = kind
+        self.group = group
+        self._entries: dict[str, Entry] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str, target: str | Callable[..., Any], help: str = "") -> None:
+        self._entries[name] = Entry(name, target, help)
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            self._entries.setdefault(ep.name, Entry(ep.name, ep.value, f"plugin from {ep.value}"))
+
+    def entries(self) -> list[Entry]:
+        self._load_plugins()
+        return sorted(self._entries.values(), key=lambda e: e.name)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries()]
+
+    def __contains__(self, name: str) -> bool:
+        self._load_plugins()
+        return name in self._entries
+
+    def get(self, name: str) -> Callable[..., Any]:
+        self._load_plugins()
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UsageError(f"unknown {self.kind} '{name}'", hint=did_you_mean(name, self.names()))
+        if callable(entry.target):
+            return entry.target
+        module_name, _, attr = entry.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # a plugin whose module is gone, or a missing extra
+            raise UsageError(f"{self.kind} '{name}' cannot be loaded from {entry.target}: {exc}") from exc
+        return getattr(module, attr)
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return "known: " + ", ".join(choices) if choices else "none are registered"
+
+
+MODELS = Registry("model", "qbench.models")
+MODELS.register("niqe", "qbench.models.classical:create_niqe", "NIQE (classical, no-reference; offline)")
+MODELS.register("brisque", "qbench.models.classical:create_brisque", "BRISQUE (classical, no-reference; offline)")
+MODELS.register("random", "qbench.models.classical:create_random", "seeded random scores and answers (a floor)")
+MODELS.register("hf", "qbench.models.hf:create", "hf:ID_OR_PATH — a transformers image-text-to-text model")
+MODELS.register("openai", "qbench.models.openai_compat:create", "openai:MODEL — any OpenAI-compatible server")
+MODELS.register("py", "qbench.models.python:create", "py:package.module:ClassName — your own model class")
+
+TASKS = Registry("task", "qbench.tasks")
+TASKS.register("a1", "qbench.tasks.perception:PerceptionTask", "A1 perception: multiple-choice questions")
+TASKS.register("a2", "qbench.tasks.description:DescriptionTask", "A2 description, judged by an LLM")
+TASKS.register("a3", "qbench.tasks.assessment:AssessmentTask", "A3 assessment: quality scores against MOS")
+
+DATASETS = Registry("dataset", "qbench.datasets")
+DATASETS.register("synthetic", "qbench.data.builtin:synthetic_a1", "seeded synthetic A1 questions (single images)")
+DATASETS.register("synthetic-pair", "qbench.data.builtin:synthetic_pair", "seeded synthetic A1 questions (pairs)")
+DATASETS.register("synthetic-iqa", "qbench.data.builtin:synthetic_iqa", "seeded synthetic A3 set with pseudo-MOS")

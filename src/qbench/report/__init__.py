@@ -1,0 +1,1 @@
+"""Reports: rows from runs, leaderboards in the official column layouts, and renderers."""

@@ -1,0 +1,106 @@
+"""Leaderboards in the official column layouts (protocol.md 1.4, 2.3, 3, 4.5).
+
+A leaderboard is a list of columns and a list of rows (model -> cell values), built from report rows, so
+that every renderer (terminal table, markdown, CSV, HTML) shows the same numbers in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbench.data.databases import DATABASES, display_name
+
+A1_SINGLE_COLUMNS = [
+    ("accuracy/yes-no", "Yes-or-No"), ("accuracy/what", "What"), ("accuracy/how", "How"),
+    ("accuracy/distortion", "Distortion"), ("accuracy/other", "Other"),
+    ("accuracy/in-context-distortion", "In-context Distortion"), ("accuracy/in-context-other", "In-context Other"),
+    ("accuracy", "Overall"),
+]
+A1_PAIR_COLUMNS = [
+    ("accuracy/yes-no", "Yes-or-No"), ("accuracy/what", "What"), ("accuracy/how", "How"),
+    ("accuracy/distortion", "Distortion"), ("accuracy/other", "Other"), ("accuracy/compare", "Compare"),
+    ("accuracy/joint", "Joint"), ("accuracy", "Overall"),
+]
+A2_COLUMNS = [("completeness", "Completeness"), ("precision", "Precision"), ("relevance", "Relevance"), ("sum", "Sum")]
+
+
+@dataclass
+class Board:
+    title: str
+    columns: list[str]
+    rows: list[tuple[str, list[Any]]] = field(default_factory=list)  # (label, cells)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
+    """Model rows, one SRCC/PLCC cell per database in the official order, and the average."""
+    datasets = sorted({r["dataset"] for r in rows}, key=lambda d: (list(DATABASES).index(d) if d in DATABASES else 99, d))
+    board = Board("A3 assessment (SRCC/PLCC)", [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for model in models:
+        cells: list[Any] = []
+        srccs, plccs = [], []
+        for dataset in datasets:
+            match = [r for r in rows if r["model"] == model and r["dataset"] == dataset]
+            if not match:
+                cells.append("-")
+                continue
+            m = match[-1]["metrics"]
+            srccs.append(m.get("srcc", math.nan))
+            plccs.append(m.get("plcc", math.nan))
+            cells.append(f"{_fmt(m.get('srcc'))}/{_fmt(m.get('plcc'))}")
+        if len(datasets) > 1:
+            complete = len(srccs) == len(datasets)
+            avg = f"{_fmt(sum(srccs) / len(srccs))}/{_fmt(sum(plccs) / len(plccs))}" if srccs else "-"
+            cells.append(avg if complete else f"{avg}*")
+            if not complete:
+                board.notes.append(f"* {model}: average over {len(srccs)} of {len(datasets)} databases")
+        board.rows.append((model, cells))
+    return board
+
+
+def metric_board(title: str, columns: list[tuple[str, str]], rows: Sequence[dict[str, Any]], *, percent: bool) -> Board:
+    board = Board(title, [label for _, label in columns] + ["n"])
+    for row in rows:
+        metrics = row["metrics"]
+        cells: list[Any] = []
+        for key, _ in columns:
+            value = metrics.get(key)
+            if isinstance(value, float) and percent and not math.isnan(value):
+                cells.append(f"{100 * value:.2f}")
+            else:
+                cells.append(_fmt(value, 2 if not percent else 3))
+        cells.append(row.get("n"))
+        label = f"{row['model']} ({row['dataset']}{', ' + row['split'] if row.get('split') else ''})"
+        board.rows.append((label, cells))
+    return board
+
+
+def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
+    """One board per task (A1 single and pair separately), in the official layouts."""
+    out = []
+    a1 = [r for r in rows if r["task"] == "a1"]
+    single = [r for r in a1 if "accuracy/compare" not in r["metrics"]]
+    pair = [r for r in a1 if "accuracy/compare" in r["metrics"]]
+    if single:
+        out.append(metric_board("A1 perception, single images (accuracy %)", A1_SINGLE_COLUMNS, single, percent=True))
+    if pair:
+        out.append(metric_board("A1 perception, image pairs (accuracy %)", A1_PAIR_COLUMNS, pair, percent=True))
+    a2 = [r for r in rows if r["task"] == "a2"]
+    if a2:
+        out.append(metric_board("A2 description (0-2 each, sum 0-6)", A2_COLUMNS, a2, percent=False))
+    a3 = [r for r in rows if r["task"] == "a3"]
+    if a3:
+        out.append(a3_board(a3))
+    return out

@@ -1,0 +1,40 @@
+"""Report rows: one per (run, dataset), the shape of ``qbench report --format json``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from qbench.errors import DataError
+from qbench.store import Run
+
+log = logging.getLogger("qbench")
+
+
+def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[dict[str, Any]]:
+    """``{"task", "model", "dataset", "split", "n", "metrics", "path"}`` for each complete run.
+
+    Incomplete runs are skipped with a warning: their numbers are not to be trusted.
+    """
+    rows = []
+    for run in runs:
+        if not run.complete:
+            log.warning("skipping %s: status %s (run it again to finish it)", run.path, run.status)
+            if not include_incomplete:
+                continue
+        manifest = run.manifest
+        metrics = run.metrics() if run.complete else {}
+        rows.append({
+            "task": manifest.get("task"),
+            "model": manifest.get("model"),
+            "dataset": manifest.get("dataset"),
+            "split": manifest.get("split"),
+            "n": metrics.get("n", manifest.get("n")),
+            "metrics": {k: v for k, v in metrics.items() if k != "n"},
+            "path": str(run.path),
+            "status": run.status,
+        })
+    if not rows:
+        raise DataError("no complete runs found", file=", ".join(str(r.path) for r in runs) or None)
+    return rows

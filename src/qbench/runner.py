@@ -1,0 +1,229 @@
+"""plan -> skip finished -> decode in parallel -> batched model calls -> records -> metrics.
+
+The runner is the only place that connects data, task, model and store. Images are decoded by a pool of
+threads a few batches ahead of the model (Pillow releases the GIL while decoding), so large photos and model
+forwards overlap; records are appended as each batch finishes, so a kill loses at most one batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qbench import __version__
+from qbench.config import RunConfig, parse_shard
+from qbench.data.dataset import Dataset, LoadOptions, load_dataset
+from qbench.data.images import file_key, open_image
+from qbench.errors import QBenchError, RunError
+from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
+from qbench.progress import Progress
+from qbench.registry import TASKS
+from qbench.store import Run, slug
+from qbench.types import Record, Request, Sample
+
+log = logging.getLogger("qbench")
+
+PREFETCH_BATCHES = 2
+MAX_FAILED_BATCHES = 3
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns: where the run is, its metrics, and how it went."""
+
+    path: Path
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
+    errors: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def select(samples: Sequence[Sample], limit: int | None, shard: str | None) -> list[Sample]:
+    """The deterministic slice a run works on: the first ``limit`` samples, then every N-th from K."""
+    chosen = list(samples[:limit] if limit else samples)
+    if shard:
+        k, n = parse_shard(shard)
+        chosen = chosen[k - 1 :: n]
+    return chosen
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run(config: RunConfig) -> RunResult:
+    """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
+    task = TASKS.get(config.task)(config.task_options)
+    options = dict(config.model_options)
+    if config.api_base and isinstance(config.model, str) and config.model.startswith("openai:"):
+        options.setdefault("api_base", config.api_base)
+    model = load_model(config.model, options)
+    capability = require(model, task.needs, config.task)
+    dataset = load_dataset(
+        config.data,
+        LoadOptions(split=config.split, images=config.images, format=config.format, lang=config.lang,
+                    image_column=config.image_column, mos_column=config.mos_column),
+    )
+    task.setup(capability, dataset)
+    samples = select(dataset.samples, config.limit, config.shard)
+    judge = None
+    if config.judge is not None:
+        judge = load_model(config.judge, config.judge_options)
+        if hasattr(task, "set_judge"):
+            task.set_judge(judge)
+    task_info = task.manifest()
+    identity = {
+        "task": task_info,
+        "model": model_fingerprint(model),
+        "dataset": dataset.fingerprint,
+        "split": dataset.split,
+        "limit": config.limit,
+        "shard": config.shard,
+    }
+    fp = fingerprint(identity)
+    path = config.out / config.task / slug(model_name(model)) / slug(dataset.name) / fp
+    manifest = {
+        "task": config.task,
+        "model": model_name(model),
+        "model_info": model_info(model),
+        "dataset": dataset.name,
+        "dataset_info": {"path": str(dataset.path) if dataset.path else None, "format": dataset.format,
+                         "fingerprint": dataset.fingerprint, "size": len(dataset), **dataset.info},
+        "split": dataset.split,
+        "task_info": task_info,
+        "fingerprint": fp,
+        "config": {k: v for k, v in asdict(config).items() if k not in {"model", "judge", "data"}}
+        | {"model": str(config.model) if isinstance(config.model, str) else model_name(model),
+           "judge": str(config.judge) if config.judge is not None else None, "data": str(config.data)},
+        "n": len(samples),
+        "versions": {"qbench": __version__, "python": platform.python_version()},
+        "judge_info": model_info(judge) if judge is not None else None,
+    }
+    store = Run.open(path, manifest)
+    try:
+        return _execute(store, task, model, capability, dataset, samples, config)
+    except BaseException as exc:
+        store.fail(str(exc) or type(exc).__name__)
+        raise
+    finally:
+        store.close()
+        if callable(getattr(model, "close", None)):
+            model.close()
+
+
+def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Dataset, samples: list[Sample],
+             config: RunConfig) -> RunResult:
+    started = time.monotonic()
+    done = store.done_ids()
+    todo = [s for s in samples if s.id not in done]
+    batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
+    workers = config.workers or max(1, min(8, os.cpu_count() or 1))
+    errors = 0
+    failed_batches = 0
+    succeeded = 0
+    label = f"{config.task} {model_name(model)} {dataset.name}"
+    with Progress(len(todo), label, config.progress) as progress, ThreadPoolExecutor(workers) as pool:
+        for batch, decoded in _decoded_batches(todo, batch_size, pool):
+            records = _run_batch(task, model, capability, batch, decoded)
+            store.append(records)
+            failures = sum(not r.ok for r in records)
+            errors += failures
+            succeeded += len(records) - failures
+            failed_batches = failed_batches + 1 if failures == len(records) else 0
+            if failed_batches >= MAX_FAILED_BATCHES and not succeeded:
+                first = next(r.error for r in records if r.error)
+                raise RunError(f"every sample failed so far, so the run stops here; last error: {first}")
+            progress.advance(len(batch))
+    if hasattr(task, "after_generation"):
+        task.after_generation(store, samples, config)
+    latest = store.records()
+    records = [latest[s.id] for s in samples if s.id in latest]
+    failed = [r for r in records if not r.ok]
+    summary = {
+        "samples": len(samples),
+        "computed": len(todo),
+        "skipped_finished": len(samples) - len(todo),
+        "errors": len(failed),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if callable(getattr(model, "usage", None)):
+        summary["usage"] = model.usage()
+    if failed:
+        store.update(status="incomplete", summary=summary)
+        first = failed[0]
+        raise RunError(
+            f"{len(failed)} of {len(samples)} samples failed (first: {first.id}: {first.error}); "
+            f"fix them and run the same command again to finish {store.path}"
+        )
+    metrics = task.metrics(dataset, records)
+    store.finish(metrics, summary=summary)
+    return RunResult(path=store.path, metrics=metrics, manifest=store.manifest, errors=0, summary=summary)
+
+
+def _decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchError:
+    try:
+        images = tuple(open_image(p, item=sample.id) for p in sample.images)
+        keys = tuple(file_key(p) for p in sample.images)
+        return images, keys
+    except QBenchError as exc:
+        return exc
+
+
+def _decoded_batches(todo: list[Sample], batch_size: int, pool: ThreadPoolExecutor) -> Iterator[tuple[list[Sample], list[Any]]]:
+    """Batches with their decoded images, decoding up to PREFETCH_BATCHES ahead of the consumer."""
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    pending: deque[tuple[list[Sample], list[Future[Any]]]] = deque()
+    index = 0
+    while index < len(batches) or pending:
+        while index < len(batches) and len(pending) <= PREFETCH_BATCHES:
+            batch = batches[index]
+            pending.append((batch, [pool.submit(_decode, s) for s in batch]))
+            index += 1
+        batch, futures = pending.popleft()
+        yield batch, [f.result() for f in futures]
+
+
+def _run_batch(task: Any, model: Any, capability: str, batch: list[Sample], decoded: list[Any]) -> list[Record]:
+    records: dict[str, Record] = {}
+    ready: list[tuple[Sample, Request]] = []
+    for sample, item in zip(batch, decoded):
+        if isinstance(item, QBenchError):
+            records[sample.id] = Record(sample.id, {}, error=item.one_line())
+            continue
+        images, keys = item
+        ready.append((sample, task.request(sample, images, keys)))
+    if ready:
+        requests = [req for _, req in ready]
+        try:
+            if capability == "quality":
+                results = model.quality([req.images[0] for req in requests])
+            else:
+                results = getattr(model, capability)(requests)
+            if len(results) != len(requests):
+                raise RunError(f"model returned {len(results)} results for {len(requests)} requests")
+        except QBenchError as exc:
+            if exc.exit_code == 2:  # a configuration error (bad key, unknown model): stop, do not retry per item
+                raise
+            results = [exc] * len(requests)
+        except Exception as exc:  # a model failure on this batch: recorded, retried on resume
+            log.debug("model call failed", exc_info=True)
+            results = [exc] * len(requests)
+        for (sample, _), result in zip(ready, results):
+            if isinstance(result, BaseException):
+                records[sample.id] = Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
+            else:
+                try:
+                    records[sample.id] = Record(sample.id, task.output(sample, result))
+                except (KeyError, TypeError, ValueError) as exc:
+                    records[sample.id] = Record(sample.id, {}, error=f"unusable model result: {exc!r}")
+    return [records[s.id] for s in batch]

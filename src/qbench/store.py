@@ -1,0 +1,190 @@
+"""Run folders: ``manifest.json``, append-only ``records.jsonl`` and ``metrics.json``.
+
+The rules that make a crash harmless:
+
+- records are appended and flushed (and fsynced) per batch; a torn last line is ignored on read and cut off
+  before the next append;
+- ``metrics.json`` is written atomically and only at the end; the manifest says ``complete`` only after it;
+  resuming first sets ``running`` and removes the old metrics, so nothing stale is ever trusted;
+- a lock file keeps two processes from writing the same run at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from qbench.data.jsonfile import write_json_atomic
+from qbench.errors import DataError, RunError
+from qbench.types import Record
+
+MANIFEST = "manifest.json"
+RECORDS = "records.jsonl"
+METRICS = "metrics.json"
+STORE_VERSION = 1
+
+
+def slug(text: str) -> str:
+    """A folder-safe name: ``hf:/models/llava-1.5`` -> ``hf-llava-1.5``."""
+    text = text.rstrip("/")
+    prefix, sep, rest = text.partition(":")
+    if sep and "/" in rest:
+        text = f"{prefix}-{Path(rest).name}"
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-._") or "model"
+
+
+class Run:
+    """One run folder. Create with :meth:`open` (new or resumed) or :func:`load_run` (read only)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._lock_fh: Any = None
+
+    # -- creation and resume -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, manifest: dict[str, Any]) -> Run:
+        """Start a new run at ``path`` or resume the one there (same fingerprint, so the same config)."""
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, manifest)
+        run._lock()
+        old = _read_manifest(path / MANIFEST) if (path / MANIFEST).exists() else None
+        if old is not None:
+            if old.get("fingerprint") != manifest.get("fingerprint"):
+                raise RunError(f"{path} holds a different run (fingerprint {old.get('fingerprint')})")
+            manifest["created"] = old.get("created", manifest.get("created"))
+            manifest["resumed"] = int(old.get("resumed", 0)) + 1
+        manifest.setdefault("created", _now())
+        manifest["status"] = "running"
+        manifest["store_version"] = STORE_VERSION
+        (path / METRICS).unlink(missing_ok=True)
+        write_json_atomic(path / MANIFEST, manifest)
+        return run
+
+    def _lock(self) -> None:
+        self._lock_fh = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"{self.path} is in use by another qbench process") from None
+
+    def close(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # -- records -------------------------------------------------------------------------------------
+    def records(self) -> dict[str, Record]:
+        """The latest record per sample id (a retried sample's later record wins)."""
+        latest: dict[str, Record] = {}
+        for record in iter_records(self.path / RECORDS):
+            latest[record.id] = record
+        return latest
+
+    def done_ids(self) -> set[str]:
+        return {rid for rid, rec in self.records().items() if rec.ok}
+
+    def append(self, records: Iterable[Record]) -> None:
+        """Append records durably; a torn last line from an earlier crash is cut off first."""
+        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n" for r in records)
+        if not lines:
+            return
+        target = self.path / RECORDS
+        _cut_torn_tail(target)
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- ending --------------------------------------------------------------------------------------
+    def update(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        write_json_atomic(self.path / MANIFEST, self.manifest)
+
+    def finish(self, metrics: dict[str, Any], **fields: Any) -> None:
+        """Metrics first, then the ``complete`` status: a crash in between leaves an untrusted run."""
+        write_json_atomic(self.path / METRICS, metrics)
+        self.update(status="complete", finished=_now(), **fields)
+
+    def fail(self, error: str) -> None:
+        self.update(status="failed", error=error, finished=_now())
+
+    # -- reading -------------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return str(self.manifest.get("status", "unknown"))
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete" and (self.path / METRICS).exists()
+
+    def metrics(self) -> dict[str, Any]:
+        if not self.complete:
+            raise RunError(f"{self.path} is not complete (status: {self.status}); run it again to resume")
+        return json.loads((self.path / METRICS).read_text())
+
+
+def iter_records(path: Path) -> Iterator[Record]:
+    """Records in file order; a torn (unterminated, unparsable) last line is skipped."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                if not line.endswith("\n"):
+                    return  # torn by a crash mid-write: that sample was not finished
+                raise DataError(f"broken record at line {lineno}", file=path) from None
+            yield Record.from_json(obj)
+
+
+def _cut_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        fh.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"unreadable run manifest ({exc})", file=path) from None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def load_run(path: str | Path) -> Run:
+    """A run folder for reading (no lock)."""
+    path = Path(path)
+    if not (path / MANIFEST).exists():
+        raise DataError("not a qbench run folder (no manifest.json)", file=path)
+    return Run(path, _read_manifest(path / MANIFEST))
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """Every run folder at or under the given paths, in a stable order."""
+    runs: list[Run] = []
+    for given in paths:
+        root = Path(given)
+        if not root.exists():
+            raise DataError("no such file or folder", file=root)
+        manifests = [root / MANIFEST] if (root / MANIFEST).exists() else sorted(root.rglob(MANIFEST))
+        runs.extend(load_run(m.parent) for m in manifests)
+    return runs

@@ -1,0 +1,105 @@
+"""A3 assessment: a quality score per image, correlated with human opinion (protocol.md 4 and 8.1-8.3).
+
+With a model that can ``score_tokens`` the score is the official one: the next-token logits of the two level
+words after "The quality of the image is", softmax at T=100. A model that only has ``quality`` (classical
+IQA) gives its scalar directly. Metrics are scipy's SRCC/PLCC/KRCC, CGIQA-6K as the mean of its halves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from qbench.data.databases import find_database
+from qbench.data.dataset import Dataset
+from qbench.errors import UsageError
+from qbench.metrics import bootstrap_interval, fast_plcc, fast_srcc, grouped_correlations
+from qbench.tasks import prompts
+from qbench.tasks.base import flag, task_options, two_way_softmax
+from qbench.types import Record, Request, Sample
+
+OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
+
+
+class AssessmentTask:
+    name = "a3"
+    needs = ("score_tokens", "quality")
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        opts = task_options(options or {}, OPTIONS, "a3")
+        self.positive: str = opts.get("positive", prompts.A3_WORDS[0])
+        self.negative: str = opts.get("negative", prompts.A3_WORDS[1])
+        self.temperature: float = opts.get("temperature", prompts.A3_TEMPERATURE)
+        self.logistic: bool = opts.get("logistic", False)
+        self.bootstrap: int = opts.get("bootstrap", 1000)
+        if self.temperature <= 0:
+            raise UsageError("task option 'temperature' must be positive")
+        self.capability = "score_tokens"
+
+    def setup(self, capability: str, dataset: Dataset) -> None:
+        if dataset.kind != "iqa":
+            raise UsageError(f"task a3 needs images with opinion scores; '{dataset.name}' is {dataset.format} data")
+        self.capability = capability
+
+    def manifest(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"task": "a3", "capability": self.capability}
+        if self.capability == "score_tokens":
+            info.update(
+                prompt_version=prompts.A3_PROMPT_VERSION,
+                words=[self.positive, self.negative],
+                temperature=self.temperature,
+            )
+        return info
+
+    def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request:
+        return Request(
+            content=prompts.a3_content(),
+            images=images,
+            image_keys=image_keys,
+            assistant_prefix=prompts.A3_PREFIX,
+            words=(self.positive, self.negative),
+        )
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"img_path": sample.source, "mos": sample.mos}
+        if self.capability == "score_tokens":
+            logits = {word: float(result[word]) for word in (self.positive, self.negative)}
+            out["logits"] = logits
+            out["score"] = two_way_softmax(logits[self.positive], logits[self.negative], self.temperature)
+        else:
+            out["score"] = float(result)
+        return out
+
+    def metrics(self, dataset: Dataset, records: Sequence[Record]) -> dict[str, Any]:
+        return iqa_metrics(
+            dataset.name, records, logistic=self.logistic, resamples=self.bootstrap
+        )
+
+
+def iqa_metrics(dataset: str, records: Sequence[Record], *, logistic: bool = False, resamples: int = 1000) -> dict[str, Any]:
+    """SRCC/PLCC/KRCC of record scores against MOS, with the database's halves rule and bootstrap intervals."""
+    pred = np.array([float(r.output["score"]) for r in records])
+    gt = np.array([float(r.output["mos"]) for r in records])
+    names = [str(r.output.get("img_path", r.id)) for r in records]
+    db = find_database(dataset)
+    groups = None
+    if db and db.halves:
+        groups = [_half(name, db.halves) for name in names]
+        if None in groups:
+            groups = None  # names do not follow the rule (a subset or a renamed copy): plain correlations
+    metrics: dict[str, Any] = grouped_correlations(pred, gt, groups, logistic=logistic, label=dataset)  # type: ignore[arg-type]
+    metrics["n"] = len(records)
+    if groups is not None:
+        metrics["halves"] = list(db.halves) if db else []
+    if resamples and len(records) >= 3 and math.isfinite(metrics["srcc"]):
+        metrics["srcc_ci"] = bootstrap_interval(lambda idx: fast_srcc(pred[idx], gt[idx]), len(pred), resamples=resamples)
+        metrics["plcc_ci"] = bootstrap_interval(lambda idx: fast_plcc(pred[idx], gt[idx]), len(pred), resamples=resamples)
+    return metrics
+
+
+def _half(name: str, prefixes: tuple[str, ...]) -> str | None:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return next((p for p in prefixes if base.startswith(p)), None)

@@ -1,0 +1,53 @@
+"""What the runner needs from a task, and the softmax every A3 path shares.
+
+A task turns samples into model requests, model results into record fields, and records into metrics. It
+never names a model: it states which capabilities it can use, in order of preference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from qbench.data.dataset import Dataset
+from qbench.errors import UsageError
+from qbench.registry import did_you_mean
+from qbench.types import Record, Request, Sample
+
+
+class Task(Protocol):
+    name: str
+    needs: tuple[str, ...]  # capabilities the task can use, preferred first
+
+    def setup(self, capability: str, dataset: Dataset) -> None: ...
+    def manifest(self) -> dict[str, Any]: ...
+    def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request: ...
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]: ...
+    def metrics(self, dataset: Dataset, records: Sequence[Record]) -> dict[str, Any]: ...
+
+
+def two_way_softmax(positive: float, negative: float, temperature: float) -> float:
+    """exp(p/T) / (exp(p/T) + exp(n/T)), computed stably (official A3 score with T=100)."""
+    return 1.0 / (1.0 + math.exp((negative - positive) / temperature))
+
+
+def flag(value: str | bool) -> bool:
+    """A boolean option value: 1/true/yes or 0/false/no."""
+    text = str(value).strip().lower()
+    if text not in {"1", "true", "yes", "0", "false", "no"}:
+        raise ValueError(value)
+    return text in {"1", "true", "yes"}
+
+
+def task_options(given: Mapping[str, str], allowed: Mapping[str, type], task: str) -> dict[str, Any]:
+    """Validate ``-T key=value`` options for a task, with did-you-mean."""
+    out: dict[str, Any] = {}
+    for key, raw in given.items():
+        if key not in allowed:
+            raise UsageError(f"task option '{key}' is not known to {task}", hint=did_you_mean(key, sorted(allowed)))
+        try:
+            out[key] = allowed[key](raw)
+        except (TypeError, ValueError):
+            raise UsageError(f"task option '{key}={raw}' for {task} must be a {allowed[key].__name__}") from None
+    return out

@@ -1,0 +1,66 @@
+"""Every prompt qbench sends, as named, versioned constants (protocol.md 1.5, 2.4, 3, 4.1 and 8.1).
+
+A change of wording is a new version: the version goes into each run's manifest and fingerprint, so old
+numbers are never silently mixed with new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qbench.types import ImageSlot, Part, Text
+
+# A1 perception (protocol 8.1; the authors' LLaVA script model_vqa_qbench.py)
+A1_PROMPT_VERSION = "a1-official-v1"
+A1_INSTRUCTION = {"en": "Choose between one of the options as follows:", "zh": "在下列选项中选择一个:"}
+PAIR_LABELS = ("The first image:", "The second image:")
+
+# A2 description (protocol 3)
+A2_PROMPT_VERSION = "a2-official-v1"
+A2_SINGLE = "Describe the quality, aesthetics and other low-level appearance of the image in details."
+A2_PAIR = "Compare and jointly analyze the quality, aesthetics and other low-level appearance of the images in details."
+
+# A3 assessment (protocol 4.1 and 8.1)
+A3_PROMPT_VERSION = "a3-official-v1"
+A3_QUESTION = "Rate the quality of the image."
+A3_PREFIX = "The quality of the image is"
+A3_WORDS = ("good", "poor")
+A3_TEMPERATURE = 100.0
+
+OPTION_LETTERS = "ABCD"
+
+
+def option_lines(options: Sequence[str]) -> str:
+    """``A. High\\nB. Low\\n...`` — one line per option, as the official script writes them."""
+    return "".join(f"{OPTION_LETTERS[i]}. {opt}\n" for i, opt in enumerate(options))
+
+
+def a1_text(question: str, options: Sequence[str], lang: str = "en") -> str:
+    """The official A1 user text: question, instruction, option lines."""
+    return f"{question}\n{A1_INSTRUCTION[lang]}\n{option_lines(options)}"
+
+
+def image_parts(n_images: int) -> tuple[Part, ...]:
+    """One image first; a pair as ``The first image:`` image ``The second image:`` image (protocol 8.1)."""
+    if n_images == 1:
+        return (ImageSlot(0),)
+    if n_images == 2:
+        return (Text(PAIR_LABELS[0]), ImageSlot(0), Text(PAIR_LABELS[1]), ImageSlot(1))
+    raise ValueError(f"Q-Bench prompts take one or two images, not {n_images}")
+
+
+def a1_content(question: str, options: Sequence[str], n_images: int, lang: str = "en") -> tuple[Part, ...]:
+    return (*image_parts(n_images), Text(a1_text(question, options, lang)))
+
+
+def a1_options_content(question: str, n_images: int, lang: str = "en") -> tuple[Part, ...]:
+    """The close-set (perplexity) mode shows no options (official a1_perception_demo_perplexity.py)."""
+    return (*image_parts(n_images), Text(f"{question}\n{A1_INSTRUCTION[lang]}\n"))
+
+
+def a2_content(n_images: int) -> tuple[Part, ...]:
+    return (*image_parts(n_images), Text(A2_SINGLE if n_images == 1 else A2_PAIR))
+
+
+def a3_content() -> tuple[Part, ...]:
+    return (ImageSlot(0), Text(A3_QUESTION))
