@@ -43,6 +43,7 @@ def load_model(spec: str, **options: str) -> Any:
 
 
 def load_dataset(spec: Any, **options: Any) -> Any:
-    from qbench.data.dataset import LoadOptions, load_dataset as _load_dataset
+    from qbench.data.dataset import LoadOptions
+    from qbench.data.dataset import load_dataset as _load_dataset
 
     return _load_dataset(spec, LoadOptions(**options))

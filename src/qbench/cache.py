@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+)
 
 
 def default_path() -> Path:
@@ -29,9 +31,14 @@ def default_path() -> Path:
     return Path(user_cache_dir("qbench")) / "responses.sqlite"
 
 
-def cache_key(model_fingerprint: str, capability: str, request: Mapping[str, Any], round_index: int | None = None) -> str:
-    blob = json.dumps({"model": model_fingerprint, "capability": capability, "request": request,
-                       "round": round_index}, sort_keys=True, default=str)
+def cache_key(
+    model_fingerprint: str, capability: str, request: Mapping[str, Any], round_index: int | None = None
+) -> str:
+    blob = json.dumps(
+        {"model": model_fingerprint, "capability": capability, "request": request, "round": round_index},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -63,7 +70,9 @@ class ResponseCache:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for key, value in self._conn.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk):
+                for key, value in self._conn.execute(
+                    f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
+                ):
                     found[key] = json.loads(value)
         self.hits += len(found)
         self.misses += len(keys) - len(found)

@@ -56,39 +56,77 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 @cli.command()
 @click.argument("task", type=click.Choice(TASK_CHOICES))
 @click.option("--model", "-m", help="hf:ID_OR_PATH, openai:MODEL, niqe, brisque, random, py:module:Class")
-@click.option("--data", "-d", help="A data file or folder, or a built-in name (synthetic, synthetic-pair, synthetic-iqa).")
+@click.option(
+    "--data",
+    "-d",
+    help="A data file or folder, or a built-in name (synthetic, synthetic-pair, synthetic-iqa).",
+)
 @click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="A1 split (default dev).")
 @click.option("--judge", help="A generating model that judges answers (A1 optional, A2 scoring).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder (default ./runs).")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder (default ./runs)."
+)
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--concurrency", type=int, default=None, help="Requests in flight for API models (default 16).")
-@click.option("--workers", type=int, default=None, help="Image decode threads (default: CPU count, at most 8).")
+@click.option(
+    "--workers", type=int, default=None, help="Image decode threads (default: CPU count, at most 8)."
+)
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None)
 @click.option("--shard", default=None, help="K/N: run the K-th of N deterministic slices (merge them after).")
 @click.option("--no-cache", is_flag=True, default=None, help="Do not read or write the response cache.")
-@click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (default: beside the data file).")
-@click.option("--format", "data_format", default=None, help="Force the data format (e.g. mos-json, llvisionqa, hf-parquet).")
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Image folder (default: beside the data file).",
+)
+@click.option(
+    "--format",
+    "data_format",
+    default=None,
+    help="Force the data format (e.g. mos-json, llvisionqa, hf-parquet).",
+)
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="A1 instruction language.")
 @click.option("--image-column", default=None, help="CSV column with image paths.")
 @click.option("--mos-column", default=None, help="CSV column with opinion scores.")
-@click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (else OPENAI_BASE_URL).")
+@click.option(
+    "--api-base", default=None, help="Base URL of an OpenAI-compatible server (else OPENAI_BASE_URL)."
+)
 @click.option("-M", "model_options", multiple=True, help="Model option key=value (repeatable).")
 @click.option("-J", "judge_options", multiple=True, help="Judge model option key=value (repeatable).")
 @click.option("-T", "task_options", multiple=True, help="Task option key=value (repeatable).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings.")
-def run(task: str, model: str | None, data: str | None, config_file: Path | None, no_cache: bool | None,
-        data_format: str | None, model_options: tuple[str, ...], judge_options: tuple[str, ...],
-        task_options: tuple[str, ...], **flags: Any) -> None:
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings."
+)
+def run(
+    task: str,
+    model: str | None,
+    data: str | None,
+    config_file: Path | None,
+    no_cache: bool | None,
+    data_format: str | None,
+    model_options: tuple[str, ...],
+    judge_options: tuple[str, ...],
+    task_options: tuple[str, ...],
+    **flags: Any,
+) -> None:
     """Run (or resume) TASK with a model on a dataset; prints the metrics and the run folder."""
     from qbench.config import layered
     from qbench.runner import run as run_task
 
     config = layered(
-        {"task": task, "model": model, "data": data, "format": data_format,
-         "cache": False if no_cache else None,
-         "model_options": _pairs(model_options, "-M"), "judge_options": _pairs(judge_options, "-J"),
-         "task_options": _pairs(task_options, "-T"), **flags},
+        {
+            "task": task,
+            "model": model,
+            "data": data,
+            "format": data_format,
+            "cache": False if no_cache else None,
+            "model_options": _pairs(model_options, "-M"),
+            "judge_options": _pairs(judge_options, "-J"),
+            "task_options": _pairs(task_options, "-T"),
+            **flags,
+        },
         config_file,
     )
     if config.executor == "ray":
@@ -101,11 +139,11 @@ def run(task: str, model: str | None, data: str | None, config_file: Path | None
 
 
 def _print_result(result: Any) -> None:
+    from rich.console import Console
+
     from qbench.report.render import rich_tables
     from qbench.report.rows import run_rows
     from qbench.store import load_run
-
-    from rich.console import Console
 
     console = Console()
     for table in rich_tables(run_rows([load_run(result.path)])):
@@ -128,10 +166,23 @@ def _print_result(result: Any) -> None:
 @click.option("--positive", default="good", show_default=True, help="A3: the positive level word.")
 @click.option("--negative", default="poor", show_default=True, help="A3: the negative level word.")
 @click.option("--dataset", default=None, help="Dataset name (default: from the file name).")
-@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="A1: the split (default: guessed).")
-@click.option("--data", default=None, help="A1: the question file, when the saved responses lack the questions.")
-def import_(task: str, files: tuple[Path, ...], model: str, out: Path, positive: str, negative: str,
-            dataset: str | None, split: str | None, data: str | None) -> None:
+@click.option(
+    "--split", type=click.Choice(["dev", "test"]), default=None, help="A1: the split (default: guessed)."
+)
+@click.option(
+    "--data", default=None, help="A1: the question file, when the saved responses lack the questions."
+)
+def import_(
+    task: str,
+    files: tuple[Path, ...],
+    model: str,
+    out: Path,
+    positive: str,
+    negative: str,
+    dataset: str | None,
+    split: str | None,
+    data: str | None,
+) -> None:
     """Turn saved model outputs (official output files) into runs, scored without the model."""
     from rich.console import Console
 
@@ -141,7 +192,9 @@ def import_(task: str, files: tuple[Path, ...], model: str, out: Path, positive:
     if task == "a3":
         from qbench.importer import import_a3
 
-        runs = import_a3(list(files), model=model, out=out, positive=positive, negative=negative, dataset=dataset)
+        runs = import_a3(
+            list(files), model=model, out=out, positive=positive, negative=negative, dataset=dataset
+        )
     else:
         from qbench.tasks.perception_import import import_a1
 
@@ -153,11 +206,49 @@ def import_(task: str, files: tuple[Path, ...], model: str, out: Path, positive:
         console.print(f"run: {r.path}")
 
 
+# -- score -------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--judge", default=None, help="Judge the stored responses with this model (A1, A2).")
+@click.option("-J", "judge_options", multiple=True, help="Judge model option key=value (repeatable).")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder for the new runs."
+)
+@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
+def score(
+    runs: tuple[Path, ...],
+    judge: str | None,
+    judge_options: tuple[str, ...],
+    out: Path | None,
+    no_cache: bool,
+) -> None:
+    """Score stored responses again (new rules, or a new --judge) into new runs; old runs stay as they are."""
+    from rich.console import Console
+
+    from qbench.report.render import rich_tables
+    from qbench.report.rows import run_rows
+    from qbench.rescoring import score_paths
+
+    new_runs = score_paths(
+        list(runs), judge=judge, judge_options=_pairs(judge_options, "-J"), out=out, cache=not no_cache
+    )
+    console = Console()
+    for table in rich_tables(run_rows(new_runs)):
+        console.print(table)
+    for r in new_runs:
+        console.print(f"run: {r.path}")
+
+
 # -- report ------------------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv", "json", "html", "submission"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "md", "csv", "json", "html", "submission"]),
+    default="table",
+    show_default=True,
+)
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to this file.")
 @click.option("--references/--no-references", default=False, help="Add the published reference rows.")
 def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: bool) -> None:
@@ -207,15 +298,29 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en")
 @click.option("--image-column", default=None)
 @click.option("--mos-column", default=None)
-def validate(data: str, split: str, images: Path | None, data_format: str | None, lang: str,
-             image_column: str | None, mos_column: str | None) -> None:
+def validate(
+    data: str,
+    split: str,
+    images: Path | None,
+    data_format: str | None,
+    lang: str,
+    image_column: str | None,
+    mos_column: str | None,
+) -> None:
     """Check a dataset without any model: fields, and that every image exists and decodes."""
     from qbench.data.dataset import LoadOptions
     from qbench.validate import validate_dataset
 
     problems, dataset = validate_dataset(
-        data, LoadOptions(split=split, images=images, format=data_format, lang=lang,
-                          image_column=image_column, mos_column=mos_column)
+        data,
+        LoadOptions(
+            split=split,
+            images=images,
+            format=data_format,
+            lang=lang,
+            image_column=image_column,
+            mos_column=mos_column,
+        ),
     )
     for problem in problems:
         click.echo(problem, err=True)
@@ -235,7 +340,8 @@ def list_(what: str) -> None:
         from qbench.data.databases import DATABASES
 
         for db in DATABASES.values():
-            click.echo(f"{db.name:8} {db.display:12} {db.size:>6} images  {db.kind:12} scores {db.score_range[0]}-{db.score_range[1]}")
+            low, high = db.score_range
+            click.echo(f"{db.name:8} {db.display:12} {db.size:>6} images  {db.kind:12} scores {low}-{high}")
         return
     registry = {"models": MODELS, "datasets": DATASETS, "tasks": TASKS}[what]
     for entry in registry.entries():
@@ -278,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        click.echo(f"error: {type(exc).__name__}: {exc} (a bug? run with --debug for the traceback)", err=True)
+        click.echo(
+            f"error: {type(exc).__name__}: {exc} (a bug? run with --debug for the traceback)", err=True
+        )
         return 1
     return 0
 

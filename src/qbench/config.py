@@ -6,11 +6,12 @@ The CLI and the Python API build the same RunConfig and call the same :func:`qbe
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from qbench.errors import DataError, UsageError
 from qbench.registry import did_you_mean
@@ -51,7 +52,9 @@ class RunConfig:
         if self.lang not in {"en", "zh"}:
             raise UsageError(f"unknown language '{self.lang}'", hint="use --lang en or --lang zh")
         if self.executor not in {"local", "ray"}:
-            raise UsageError(f"unknown executor '{self.executor}'", hint=did_you_mean(self.executor, ["local", "ray"]))
+            raise UsageError(
+                f"unknown executor '{self.executor}'", hint=did_you_mean(self.executor, ["local", "ray"])
+            )
         if self.limit is not None and self.limit < 1:
             raise UsageError("--limit must be at least 1")
         if self.batch_size is not None and self.batch_size < 1:
@@ -87,7 +90,9 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     return value
 
 
-def layered(flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None) -> RunConfig:
+def layered(
+    flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
+) -> RunConfig:
     """Merge defaults < TOML file < QBENCH_* environment < explicit flags (None means "not given")."""
     env = os.environ if env is None else env
     known = {f.name: f.type for f in fields(RunConfig)}
@@ -107,7 +112,7 @@ def layered(flags: Mapping[str, Any], config_file: Path | None = None, env: Mapp
             merged[name] = value
     for key, value in env.items():
         if key.startswith("QBENCH_") and key != "QBENCH_CONFIG":
-            name = key[len("QBENCH_"):].lower()
+            name = key[len("QBENCH_") :].lower()
             if name in known:
                 merged[name] = _coerce(name, value, known[name])
     for key, value in flags.items():

@@ -48,12 +48,25 @@ def import_a3(
     for path, (records, duplicates) in parsed:
         name = dataset or dataset_name(path)
         metrics = iqa_metrics(name, records, logistic=logistic)
-        runs.append(_write_run(
-            "a3", model, name, path, out, records, metrics,
-            task_info={"task": "a3", "capability": "score_tokens", "prompt_version": "imported",
-                       "words": [positive, negative], "temperature": temperature},
-            duplicates=duplicates,
-        ))
+        runs.append(
+            _write_run(
+                "a3",
+                model,
+                name,
+                path,
+                out,
+                records,
+                metrics,
+                task_info={
+                    "task": "a3",
+                    "capability": "score_tokens",
+                    "prompt_version": "imported",
+                    "words": [positive, negative],
+                    "temperature": temperature,
+                },
+                duplicates=duplicates,
+            )
+        )
     return runs
 
 
@@ -66,7 +79,9 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
         found = sorted(k for k in items[0] if k.startswith("logit_"))
         raise DataError(
             f"no 'logit_{positive}'/'logit_{negative}' keys (found: {', '.join(found) or 'no logit keys'})",
-            file=path, item=0, hint="choose the words with --positive/--negative" if found else None,
+            file=path,
+            item=0,
+            hint="choose the words with --positive/--negative" if found else None,
         )
     records: list[Record] = []
     seen: set[str] = set()
@@ -76,7 +91,10 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
         if not isinstance(rel, str) or not rel:
             raise DataError("missing or not a string", file=path, item=i, field="img_path")
         mos = parse_score(item.get("gt_score"), file=path, item=i)
-        logits = {w: parse_score(item.get(f"logit_{w}"), file=path, item=i, field=f"logit_{w}") for w in (positive, negative)}
+        logits = {
+            w: parse_score(item.get(f"logit_{w}"), file=path, item=i, field=f"logit_{w}")
+            for w in (positive, negative)
+        }
         if rel in seen:
             duplicates += 1
             continue
@@ -84,13 +102,25 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
         score = two_way_softmax(logits[positive], logits[negative], temperature)
         records.append(Record(rel, {"img_path": rel, "mos": mos, "logits": logits, "score": score}))
     if duplicates:
-        log.warning("%s: %d duplicated image(s); kept the first record of each (n=%d)", path, duplicates, len(records))
+        log.warning(
+            "%s: %d duplicated image(s); kept the first record of each (n=%d)", path, duplicates, len(records)
+        )
     return records, duplicates
 
 
 def _write_run(
-    task: str, model: str, dataset: str, source: Path, out: Path, records: list[Record], metrics: dict[str, Any],
-    *, task_info: dict[str, Any], duplicates: int = 0, split: str | None = None, extra: dict[str, Any] | None = None,
+    task: str,
+    model: str,
+    dataset: str,
+    source: Path,
+    out: Path,
+    records: list[Record],
+    metrics: dict[str, Any],
+    *,
+    task_info: dict[str, Any],
+    duplicates: int = 0,
+    split: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Run:
     digest = _file_hash(source)
     fp = hashlib.sha256(f"import|{task}|{model}|{digest}|{task_info}".encode()).hexdigest()[:12]
@@ -118,5 +148,3 @@ def _write_run(
     finally:
         run.close()
     return run
-
-

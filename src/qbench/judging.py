@@ -44,7 +44,12 @@ def to_request(messages: Sequence[Mapping[str, str]]) -> Request:
 
 
 def judge_rounds(
-    judge: Any, jobs: Sequence[JudgeJob], rounds: int, cache: ResponseCache, *, chunk: int = 64,
+    judge: Any,
+    jobs: Sequence[JudgeJob],
+    rounds: int,
+    cache: ResponseCache,
+    *,
+    chunk: int = 64,
     progress: bool | None = None,
 ) -> JudgeReplies:
     """Every job judged ``rounds`` times; cached rounds are reused, failed calls are None (and retried next time)."""
@@ -68,7 +73,9 @@ def judge_rounds(
             part = todo[start : start + chunk]
             try:
                 texts = judge.generate([req for _, _, req, _ in part])
-            except Exception as exc:  # every call of this chunk failed; the rounds stay None and are retried later
+            except (
+                Exception
+            ) as exc:  # every call of this chunk failed; the rounds stay None and are retried later
                 log.warning("judge call failed for %d round(s): %s", len(part), exc)
                 texts = [exc] * len(part)
             fresh = {}

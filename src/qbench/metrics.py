@@ -29,7 +29,9 @@ def _degenerate(pred: np.ndarray, gt: np.ndarray) -> str | None:
     return None
 
 
-def correlations(pred: Sequence[float], gt: Sequence[float], *, logistic: bool = False, label: str = "") -> dict[str, float]:
+def correlations(
+    pred: Sequence[float], gt: Sequence[float], *, logistic: bool = False, label: str = ""
+) -> dict[str, float]:
     """SRCC, PLCC, KRCC (and optionally PLCC after the 4-parameter logistic fit) of pred against gt."""
     from scipy import stats
 
@@ -74,13 +76,21 @@ def plcc_logistic(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def grouped_correlations(
-    pred: Sequence[float], gt: Sequence[float], groups: Sequence[str] | None, *, logistic: bool = False, label: str = ""
+    pred: Sequence[float],
+    gt: Sequence[float],
+    groups: Sequence[str] | None,
+    *,
+    logistic: bool = False,
+    label: str = "",
 ) -> dict[str, float]:
     """Correlations, or, when ``groups`` is given, the mean of each group's correlations (CGIQA-6K halves)."""
     if groups is None:
         return correlations(pred, gt, logistic=logistic, label=label)
     p, g, k = np.asarray(pred, float), np.asarray(gt, float), np.asarray(groups)
-    parts = [correlations(p[k == name], g[k == name], logistic=logistic, label=f"{label} {name}") for name in sorted(set(groups))]
+    parts = [
+        correlations(p[k == name], g[k == name], logistic=logistic, label=f"{label} {name}")
+        for name in sorted(set(groups))
+    ]
     return {key: float(np.mean([part[key] for part in parts])) for key in parts[0]}
 
 
@@ -131,7 +141,9 @@ def accuracy(correct: Sequence[bool]) -> float:
     return float(np.mean(correct)) if len(correct) else math.nan
 
 
-def grouped_accuracy(correct: Sequence[bool], labels: Sequence[object], names: Mapping[object, str]) -> dict[str, float]:
+def grouped_accuracy(
+    correct: Sequence[bool], labels: Sequence[object], names: Mapping[object, str]
+) -> dict[str, float]:
     """Accuracy per label value, keyed by ``names[value]``; labels not in ``names`` are ignored."""
     c = np.asarray(correct, dtype=bool)
     lab = np.asarray(labels, dtype=object)

@@ -78,8 +78,12 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 
 MODELS = Registry("model", "qbench.models")
 MODELS.register("niqe", "qbench.models.classical:create_niqe", "NIQE (classical, no-reference; offline)")
-MODELS.register("brisque", "qbench.models.classical:create_brisque", "BRISQUE (classical, no-reference; offline)")
-MODELS.register("random", "qbench.models.classical:create_random", "seeded random scores and answers (a floor)")
+MODELS.register(
+    "brisque", "qbench.models.classical:create_brisque", "BRISQUE (classical, no-reference; offline)"
+)
+MODELS.register(
+    "random", "qbench.models.classical:create_random", "seeded random scores and answers (a floor)"
+)
 MODELS.register("hf", "qbench.models.hf:create", "hf:ID_OR_PATH — a transformers image-text-to-text model")
 MODELS.register("openai", "qbench.models.openai_compat:create", "openai:MODEL — any OpenAI-compatible server")
 MODELS.register("py", "qbench.models.python:create", "py:package.module:ClassName — your own model class")
@@ -90,6 +94,12 @@ TASKS.register("a2", "qbench.tasks.description:DescriptionTask", "A2 description
 TASKS.register("a3", "qbench.tasks.assessment:AssessmentTask", "A3 assessment: quality scores against MOS")
 
 DATASETS = Registry("dataset", "qbench.datasets")
-DATASETS.register("synthetic", "qbench.data.builtin:synthetic_a1", "seeded synthetic A1 questions (single images)")
-DATASETS.register("synthetic-pair", "qbench.data.builtin:synthetic_pair", "seeded synthetic A1 questions (pairs)")
-DATASETS.register("synthetic-iqa", "qbench.data.builtin:synthetic_iqa", "seeded synthetic A3 set with pseudo-MOS")
+DATASETS.register(
+    "synthetic", "qbench.data.builtin:synthetic_a1", "seeded synthetic A1 questions (single images)"
+)
+DATASETS.register(
+    "synthetic-pair", "qbench.data.builtin:synthetic_pair", "seeded synthetic A1 questions (pairs)"
+)
+DATASETS.register(
+    "synthetic-iqa", "qbench.data.builtin:synthetic_iqa", "seeded synthetic A3 set with pseudo-MOS"
+)

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from qbench import __version__
+from qbench.cache import ResponseCache, cache_key
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
 from qbench.data.images import file_key, open_image
-from qbench.errors import QBenchError, RunError
+from qbench.errors import QBenchError, RunError, UsageError
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
 from qbench.progress import Progress
 from qbench.registry import TASKS
@@ -71,16 +72,24 @@ def run(config: RunConfig) -> RunResult:
     capability = require(model, task.needs, config.task)
     dataset = load_dataset(
         config.data,
-        LoadOptions(split=config.split, images=config.images, format=config.format, lang=config.lang,
-                    image_column=config.image_column, mos_column=config.mos_column),
+        LoadOptions(
+            split=config.split,
+            images=config.images,
+            format=config.format,
+            lang=config.lang,
+            image_column=config.image_column,
+            mos_column=config.mos_column,
+        ),
     )
     task.setup(capability, dataset)
     samples = select(dataset.samples, config.limit, config.shard)
     judge = None
     if config.judge is not None:
+        if not callable(getattr(task, "judge", None)):
+            raise UsageError(f"task {config.task} takes no --judge")
         judge = load_model(config.judge, config.judge_options)
-        if hasattr(task, "set_judge"):
-            task.set_judge(judge)
+        require(judge, ("generate",), "judge")
+        task.set_judge(judge)
     task_info = task.manifest()
     identity = {
         "task": task_info,
@@ -97,32 +106,52 @@ def run(config: RunConfig) -> RunResult:
         "model": model_name(model),
         "model_info": model_info(model),
         "dataset": dataset.name,
-        "dataset_info": {"path": str(dataset.path) if dataset.path else None, "format": dataset.format,
-                         "fingerprint": dataset.fingerprint, "size": len(dataset), **dataset.info},
+        "dataset_info": {
+            "path": str(dataset.path) if dataset.path else None,
+            "format": dataset.format,
+            "fingerprint": dataset.fingerprint,
+            "size": len(dataset),
+            **dataset.info,
+        },
         "split": dataset.split,
         "task_info": task_info,
         "fingerprint": fp,
         "config": {k: v for k, v in asdict(config).items() if k not in {"model", "judge", "data"}}
-        | {"model": str(config.model) if isinstance(config.model, str) else model_name(model),
-           "judge": str(config.judge) if config.judge is not None else None, "data": str(config.data)},
+        | {
+            "model": str(config.model) if isinstance(config.model, str) else model_name(model),
+            "judge": str(config.judge) if config.judge is not None else None,
+            "data": str(config.data),
+        },
         "n": len(samples),
         "versions": {"qbench": __version__, "python": platform.python_version()},
         "judge_info": model_info(judge) if judge is not None else None,
     }
     store = Run.open(path, manifest)
+    cache = ResponseCache(enabled=config.cache)
     try:
-        return _execute(store, task, model, capability, dataset, samples, config)
+        return _execute(store, task, model, capability, dataset, samples, config, cache, judge)
     except BaseException as exc:
         store.fail(str(exc) or type(exc).__name__)
         raise
     finally:
         store.close()
-        if callable(getattr(model, "close", None)):
-            model.close()
+        cache.close()
+        for used in (model, judge):
+            if callable(getattr(used, "close", None)):
+                used.close()
 
 
-def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Dataset, samples: list[Sample],
-             config: RunConfig) -> RunResult:
+def _execute(
+    store: Run,
+    task: Any,
+    model: Any,
+    capability: str,
+    dataset: Dataset,
+    samples: list[Sample],
+    config: RunConfig,
+    cache: ResponseCache,
+    judge: Any,
+) -> RunResult:
     started = time.monotonic()
     done = store.done_ids()
     todo = [s for s in samples if s.id not in done]
@@ -132,9 +161,10 @@ def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Datase
     failed_batches = 0
     succeeded = 0
     label = f"{config.task} {model_name(model)} {dataset.name}"
+    caller = CachedCaller(model, capability, cache)
     with Progress(len(todo), label, config.progress) as progress, ThreadPoolExecutor(workers) as pool:
         for batch, decoded in _decoded_batches(todo, batch_size, pool):
-            records = _run_batch(task, model, capability, batch, decoded)
+            records = _run_batch(task, caller, batch, decoded)
             store.append(records)
             failures = sum(not r.ok for r in records)
             errors += failures
@@ -144,8 +174,8 @@ def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Datase
                 first = next(r.error for r in records if r.error)
                 raise RunError(f"every sample failed so far, so the run stops here; last error: {first}")
             progress.advance(len(batch))
-    if hasattr(task, "after_generation"):
-        task.after_generation(store, samples, config)
+    if judge is not None:
+        _judge_phase(store, task, judge, samples, cache)
     latest = store.records()
     records = [latest[s.id] for s in samples if s.id in latest]
     failed = [r for r in records if not r.ok]
@@ -154,6 +184,7 @@ def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Datase
         "computed": len(todo),
         "skipped_finished": len(samples) - len(todo),
         "errors": len(failed),
+        "cache_hits": caller.hits,
         "seconds": round(time.monotonic() - started, 3),
     }
     if callable(getattr(model, "usage", None)):
@@ -165,7 +196,7 @@ def _execute(store: Run, task: Any, model: Any, capability: str, dataset: Datase
             f"{len(failed)} of {len(samples)} samples failed (first: {first.id}: {first.error}); "
             f"fix them and run the same command again to finish {store.path}"
         )
-    metrics = task.metrics(dataset, records)
+    metrics = task.metrics(dataset.name, records)
     store.finish(metrics, summary=summary)
     return RunResult(path=store.path, metrics=metrics, manifest=store.manifest, errors=0, summary=summary)
 
@@ -179,7 +210,9 @@ def _decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchE
         return exc
 
 
-def _decoded_batches(todo: list[Sample], batch_size: int, pool: ThreadPoolExecutor) -> Iterator[tuple[list[Sample], list[Any]]]:
+def _decoded_batches(
+    todo: list[Sample], batch_size: int, pool: ThreadPoolExecutor
+) -> Iterator[tuple[list[Sample], list[Any]]]:
     """Batches with their decoded images, decoding up to PREFETCH_BATCHES ahead of the consumer."""
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     pending: deque[tuple[list[Sample], list[Future[Any]]]] = deque()
@@ -193,7 +226,51 @@ def _decoded_batches(todo: list[Sample], batch_size: int, pool: ThreadPoolExecut
         yield batch, [f.result() for f in futures]
 
 
-def _run_batch(task: Any, model: Any, capability: str, batch: list[Sample], decoded: list[Any]) -> list[Record]:
+class CachedCaller:
+    """Calls a model capability on a batch, answering what it can from the response cache first."""
+
+    def __init__(self, model: Any, capability: str, cache: ResponseCache) -> None:
+        self.model = model
+        self.capability = capability
+        self.cache = cache
+        self.fingerprint = model_fingerprint(model)
+        self.hits = 0
+
+    def __call__(self, requests: list[Request]) -> list[Any]:
+        keys = [
+            cache_key(self.fingerprint, self.capability, r.describe()) if r.greedy and r.image_keys else None
+            for r in requests
+        ]
+        found = self.cache.get_many(k for k in keys if k)
+        self.hits += len(found)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        results: list[Any] = [found.get(k) if k else None for k in keys]
+        if missing:
+            asked = [requests[i] for i in missing]
+            if self.capability == "quality":
+                answers = self.model.quality([r.images[0] for r in asked])
+            else:
+                answers = getattr(self.model, self.capability)(asked)
+            if len(answers) != len(asked):
+                raise RunError(f"model returned {len(answers)} results for {len(asked)} requests")
+            fresh = {}
+            for i, answer in zip(missing, answers):
+                results[i] = answer
+                if keys[i] and not isinstance(answer, BaseException):
+                    fresh[keys[i]] = answer
+            self.cache.put_many(fresh)
+        return results
+
+
+def _judge_phase(store: Run, task: Any, judge: Any, samples: list[Sample], cache: ResponseCache) -> None:
+    """Judge the finished records that lack this judge's verdicts; judged records are appended (latest wins)."""
+    latest = store.records()
+    records = [latest[s.id] for s in samples if s.id in latest and latest[s.id].ok]
+    judged = task.judge(records, judge, cache)
+    store.append(new for new, old in zip(judged, records) if new != old)
+
+
+def _run_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded: list[Any]) -> list[Record]:
     records: dict[str, Record] = {}
     ready: list[tuple[Sample, Request]] = []
     for sample, item in zip(batch, decoded):
@@ -203,21 +280,17 @@ def _run_batch(task: Any, model: Any, capability: str, batch: list[Sample], deco
         images, keys = item
         ready.append((sample, task.request(sample, images, keys)))
     if ready:
-        requests = [req for _, req in ready]
         try:
-            if capability == "quality":
-                results = model.quality([req.images[0] for req in requests])
-            else:
-                results = getattr(model, capability)(requests)
-            if len(results) != len(requests):
-                raise RunError(f"model returned {len(results)} results for {len(requests)} requests")
+            results = caller([req for _, req in ready])
         except QBenchError as exc:
-            if exc.exit_code == 2:  # a configuration error (bad key, unknown model): stop, do not retry per item
+            if (
+                exc.exit_code == 2
+            ):  # a configuration error (bad key, unknown model): stop, do not retry per item
                 raise
-            results = [exc] * len(requests)
+            results = [exc] * len(ready)
         except Exception as exc:  # a model failure on this batch: recorded, retried on resume
             log.debug("model call failed", exc_info=True)
-            results = [exc] * len(requests)
+            results = [exc] * len(ready)
         for (sample, _), result in zip(ready, results):
             if isinstance(result, BaseException):
                 records[sample.id] = Record(sample.id, {}, error=f"{type(result).__name__}: {result}")

@@ -80,11 +80,15 @@ class Request:
     words: tuple[str, ...] = ()  # score_tokens: the level words whose next-token logits are wanted
     options: tuple[str, ...] = ()  # score_options: candidate answers whose loss is wanted
     max_new_tokens: int = 512
-    greedy: bool = True  # False: the model's default sampling (judge rounds); such requests are cached per round
+    greedy: bool = (
+        True  # False: the model's default sampling (judge rounds); such requests are cached per round
+    )
 
     def __post_init__(self) -> None:
         for part in self.content:
-            if isinstance(part, ImageSlot) and not 0 <= part.index < max(len(self.images), len(self.image_keys)):
+            if isinstance(part, ImageSlot) and not 0 <= part.index < max(
+                len(self.images), len(self.image_keys)
+            ):
                 raise ValueError(f"ImageSlot({part.index}) has no image ({len(self.images)} given)")
 
     @property

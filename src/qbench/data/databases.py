@@ -35,10 +35,23 @@ DATABASES: dict[str, Database] = {
 }
 
 ALIASES = {
-    "konIQ": "koniq", "koniq10k": "koniq", "koniq-10k": "koniq", "live-fb": "flive", "livefb": "flive",
-    "live_fb": "flive", "live-itw": "livec", "livechallenge": "livec", "live_challenge": "livec",
-    "cgiqa": "cgi", "cgiqa-6k": "cgi", "cgiqa6k": "cgi", "agiqa": "agi", "agiqa-3k": "agi", "agiqa3k": "agi",
-    "kadid10k": "kadid", "kadid-10k": "kadid",
+    "konIQ": "koniq",
+    "koniq10k": "koniq",
+    "koniq-10k": "koniq",
+    "live-fb": "flive",
+    "livefb": "flive",
+    "live_fb": "flive",
+    "live-itw": "livec",
+    "livechallenge": "livec",
+    "live_challenge": "livec",
+    "cgiqa": "cgi",
+    "cgiqa-6k": "cgi",
+    "cgiqa6k": "cgi",
+    "agiqa": "agi",
+    "agiqa-3k": "agi",
+    "agiqa3k": "agi",
+    "kadid10k": "kadid",
+    "kadid-10k": "kadid",
 }
 
 

@@ -68,7 +68,9 @@ def load_dataset(spec: str | Path, options: LoadOptions | None = None) -> Datase
     path = Path(text).expanduser()
     if not path.exists():
         hint = did_you_mean(text, DATASETS.names()) if "/" not in text and "." not in text else None
-        raise DataError("data not found (no such file or folder, and not a built-in dataset)", file=path, hint=hint)
+        raise DataError(
+            "data not found (no such file or folder, and not a built-in dataset)", file=path, hint=hint
+        )
     fmt = options.format or detect_format(path)
     if fmt not in FORMATS:
         raise UsageError(f"unknown data format '{fmt}'", hint=did_you_mean(fmt, sorted(FORMATS)))
@@ -125,7 +127,9 @@ def detect_format(path: Path) -> str:
     if "img_path" in first:
         return "describe"
     raise DataError(
-        f"cannot tell the format from the fields {sorted(first)}", file=path, item=0,
+        f"cannot tell the format from the fields {sorted(first)}",
+        file=path,
+        item=0,
         hint="expected img_path with gt_score (A3), question (A1), or img_path alone (A2); or use --format",
     )
 
@@ -133,8 +137,15 @@ def detect_format(path: Path) -> str:
 def fingerprint_path(path: Path, extra: str = "") -> str:
     """A content hash of the data file (or every file directly inside a folder's data/), plus options."""
     digest = hashlib.blake2b(digest_size=12)
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {
-        ".json", ".jsonl", ".parquet", ".arrow", ".csv"})
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.suffix in {".json", ".jsonl", ".parquet", ".arrow", ".csv"}
+        )
+    )
     for file in files:
         digest.update(file.name.encode())
         with open(file, "rb") as fh:

@@ -31,7 +31,9 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=path) from None
+            raise DataError(
+                f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=path
+            ) from None
     else:
         items = _concatenated(text, path)
     if not isinstance(items, list):

@@ -52,7 +52,9 @@ def mos_samples(items: list[dict[str, Any]], *, file: Path, image_root: Path) ->
     return samples
 
 
-def read_mos_csv(path: Path, *, image_root: Path, image_column: str | None, mos_column: str | None) -> list[Sample]:
+def read_mos_csv(
+    path: Path, *, image_root: Path, image_column: str | None, mos_column: str | None
+) -> list[Sample]:
     """Samples from a CSV with an image column and a score column (guessed when not named)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -61,12 +63,17 @@ def read_mos_csv(path: Path, *, image_root: Path, image_column: str | None, mos_
             rows = list(reader)
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
-    image_col = image_column or _guess(columns, ("image", "img_path", "image_name", "filename", "file", "path"))
+    image_col = image_column or _guess(
+        columns, ("image", "img_path", "image_name", "filename", "file", "path")
+    )
     mos_col = mos_column or _guess(columns, ("mos", "gt_score", "score", "dmos", "mos_zscore"))
     for name, flag in ((image_col, "--image-column"), (mos_col, "--mos-column")):
         if name is None or name not in columns:
             raise DataError(
-                f"no column '{name}' (columns: {', '.join(columns)})", file=path, field=name, hint=f"name it with {flag}"
+                f"no column '{name}' (columns: {', '.join(columns)})",
+                file=path,
+                field=name,
+                hint=f"name it with {flag}",
             )
     items = [{"img_path": row[image_col], "gt_score": row[mos_col]} for row in rows]
     for i, row in enumerate(rows, start=1):

@@ -56,9 +56,7 @@ def model_fingerprint(model: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def parse_options(
-    options: Mapping[str, str], allowed: Mapping[str, type], adapter: str
-) -> dict[str, Any]:
+def parse_options(options: Mapping[str, str], allowed: Mapping[str, type], adapter: str) -> dict[str, Any]:
     """Validate ``-M key=value`` options against what an adapter accepts, converting their types."""
     out: dict[str, Any] = {}
     for key, raw in options.items():

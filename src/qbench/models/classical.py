@@ -68,12 +68,16 @@ class RandomModel:
     def quality(self, images: Sequence[Any]) -> list[float]:
         out = []
         for img in images:
-            digest = hashlib.blake2b(np.asarray(img).tobytes()[:1 << 16] + str(self.seed).encode(), digest_size=8)
+            digest = hashlib.blake2b(
+                np.asarray(img).tobytes()[: 1 << 16] + str(self.seed).encode(), digest_size=8
+            )
             out.append(float(np.random.default_rng(int.from_bytes(digest.digest(), "little")).random()))
         return out
 
     def score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float]]:
-        return [{w: float(v) for w, v in zip(r.words, self._rng(r).normal(size=len(r.words)))} for r in requests]
+        return [
+            {w: float(v) for w, v in zip(r.words, self._rng(r).normal(size=len(r.words)))} for r in requests
+        ]
 
     def score_options(self, requests: Sequence[Request]) -> list[list[float]]:
         return [[float(v) for v in self._rng(r).random(len(r.options))] for r in requests]

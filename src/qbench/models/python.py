@@ -34,9 +34,7 @@ def create(arg: str, options: Mapping[str, str]) -> Any:
     except TypeError as exc:
         raise UsageError(f"py:{arg} does not accept these options: {exc}") from None
     if not capabilities(model):
-        raise ModelError(
-            f"py:{arg} implements none of generate, score_tokens, score_options, quality"
-        )
+        raise ModelError(f"py:{arg} implements none of generate, score_tokens, score_options, quality")
     if not hasattr(model, "name"):
         try:
             model.name = attr

@@ -14,17 +14,31 @@ from typing import Any
 from qbench.data.databases import DATABASES, display_name
 
 A1_SINGLE_COLUMNS = [
-    ("accuracy/yes-no", "Yes-or-No"), ("accuracy/what", "What"), ("accuracy/how", "How"),
-    ("accuracy/distortion", "Distortion"), ("accuracy/other", "Other"),
-    ("accuracy/in-context-distortion", "In-context Distortion"), ("accuracy/in-context-other", "In-context Other"),
+    ("accuracy/yes-no", "Yes-or-No"),
+    ("accuracy/what", "What"),
+    ("accuracy/how", "How"),
+    ("accuracy/distortion", "Distortion"),
+    ("accuracy/other", "Other"),
+    ("accuracy/in-context-distortion", "In-context Distortion"),
+    ("accuracy/in-context-other", "In-context Other"),
     ("accuracy", "Overall"),
 ]
 A1_PAIR_COLUMNS = [
-    ("accuracy/yes-no", "Yes-or-No"), ("accuracy/what", "What"), ("accuracy/how", "How"),
-    ("accuracy/distortion", "Distortion"), ("accuracy/other", "Other"), ("accuracy/compare", "Compare"),
-    ("accuracy/joint", "Joint"), ("accuracy", "Overall"),
+    ("accuracy/yes-no", "Yes-or-No"),
+    ("accuracy/what", "What"),
+    ("accuracy/how", "How"),
+    ("accuracy/distortion", "Distortion"),
+    ("accuracy/other", "Other"),
+    ("accuracy/compare", "Compare"),
+    ("accuracy/joint", "Joint"),
+    ("accuracy", "Overall"),
 ]
-A2_COLUMNS = [("completeness", "Completeness"), ("precision", "Precision"), ("relevance", "Relevance"), ("sum", "Sum")]
+A2_COLUMNS = [
+    ("completeness", "Completeness"),
+    ("precision", "Precision"),
+    ("relevance", "Relevance"),
+    ("sum", "Sum"),
+]
 
 
 @dataclass
@@ -45,8 +59,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
     """Model rows, one SRCC/PLCC cell per database in the official order, and the average."""
-    datasets = sorted({r["dataset"] for r in rows}, key=lambda d: (list(DATABASES).index(d) if d in DATABASES else 99, d))
-    board = Board("A3 assessment (SRCC/PLCC)", [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []))
+    datasets = sorted(
+        {r["dataset"] for r in rows}, key=lambda d: (list(DATABASES).index(d) if d in DATABASES else 99, d)
+    )
+    board = Board(
+        "A3 assessment (SRCC/PLCC)",
+        [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []),
+    )
     models = list(dict.fromkeys(r["model"] for r in rows))
     for model in models:
         cells: list[Any] = []
@@ -70,7 +89,9 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
     return board
 
 
-def metric_board(title: str, columns: list[tuple[str, str]], rows: Sequence[dict[str, Any]], *, percent: bool) -> Board:
+def metric_board(
+    title: str, columns: list[tuple[str, str]], rows: Sequence[dict[str, Any]], *, percent: bool
+) -> Board:
     board = Board(title, [label for _, label in columns] + ["n"])
     for row in rows:
         metrics = row["metrics"]
@@ -94,9 +115,13 @@ def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
     single = [r for r in a1 if "accuracy/compare" not in r["metrics"]]
     pair = [r for r in a1 if "accuracy/compare" in r["metrics"]]
     if single:
-        out.append(metric_board("A1 perception, single images (accuracy %)", A1_SINGLE_COLUMNS, single, percent=True))
+        out.append(
+            metric_board("A1 perception, single images (accuracy %)", A1_SINGLE_COLUMNS, single, percent=True)
+        )
     if pair:
-        out.append(metric_board("A1 perception, image pairs (accuracy %)", A1_PAIR_COLUMNS, pair, percent=True))
+        out.append(
+            metric_board("A1 perception, image pairs (accuracy %)", A1_PAIR_COLUMNS, pair, percent=True)
+        )
     a2 = [r for r in rows if r["task"] == "a2"]
     if a2:
         out.append(metric_board("A2 description (0-2 each, sum 0-6)", A2_COLUMNS, a2, percent=False))

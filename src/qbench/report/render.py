@@ -36,7 +36,9 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
         parts.append(f"### {board.title}\n")
         parts.append("| Model | " + " | ".join(board.columns) + " |")
         parts.append("|---|" + "---|" * len(board.columns))
-        parts.extend(f"| {label} | " + " | ".join(str(c) for c in cells) + " |" for label, cells in board.rows)
+        parts.extend(
+            f"| {label} | " + " | ".join(str(c) for c in cells) + " |" for label, cells in board.rows
+        )
         parts.extend(f"\n{note}" for note in board.notes)
         parts.append("")
     return "\n".join(parts)
@@ -51,7 +53,9 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
         for key, value in row["metrics"].items():
             if isinstance(value, (list, tuple)):
                 value = "/".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
-            writer.writerow([row["task"], row["model"], row["dataset"], row.get("split") or "", row.get("n"), key, value])
+            writer.writerow(
+                [row["task"], row["model"], row["dataset"], row.get("split") or "", row.get("n"), key, value]
+            )
     return buffer.getvalue()
 
 

@@ -25,16 +25,18 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[d
                 continue
         manifest = run.manifest
         metrics = run.metrics() if run.complete else {}
-        rows.append({
-            "task": manifest.get("task"),
-            "model": manifest.get("model"),
-            "dataset": manifest.get("dataset"),
-            "split": manifest.get("split"),
-            "n": metrics.get("n", manifest.get("n")),
-            "metrics": {k: v for k, v in metrics.items() if k != "n"},
-            "path": str(run.path),
-            "status": run.status,
-        })
+        rows.append(
+            {
+                "task": manifest.get("task"),
+                "model": manifest.get("model"),
+                "dataset": manifest.get("dataset"),
+                "split": manifest.get("split"),
+                "n": metrics.get("n", manifest.get("n")),
+                "metrics": {k: v for k, v in metrics.items() if k != "n"},
+                "path": str(run.path),
+                "status": run.status,
+            }
+        )
     if not rows:
         raise DataError("no complete runs found", file=", ".join(str(r.path) for r in runs) or None)
     return rows

@@ -41,7 +41,9 @@ class AssessmentTask:
 
     def setup(self, capability: str, dataset: Dataset) -> None:
         if dataset.kind != "iqa":
-            raise UsageError(f"task a3 needs images with opinion scores; '{dataset.name}' is {dataset.format} data")
+            raise UsageError(
+                f"task a3 needs images with opinion scores; '{dataset.name}' is {dataset.format} data"
+            )
         self.capability = capability
 
     def manifest(self) -> dict[str, Any]:
@@ -73,13 +75,13 @@ class AssessmentTask:
             out["score"] = float(result)
         return out
 
-    def metrics(self, dataset: Dataset, records: Sequence[Record]) -> dict[str, Any]:
-        return iqa_metrics(
-            dataset.name, records, logistic=self.logistic, resamples=self.bootstrap
-        )
+    def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
+        return iqa_metrics(dataset, records, logistic=self.logistic, resamples=self.bootstrap)
 
 
-def iqa_metrics(dataset: str, records: Sequence[Record], *, logistic: bool = False, resamples: int = 1000) -> dict[str, Any]:
+def iqa_metrics(
+    dataset: str, records: Sequence[Record], *, logistic: bool = False, resamples: int = 1000
+) -> dict[str, Any]:
     """SRCC/PLCC/KRCC of record scores against MOS, with the database's halves rule and bootstrap intervals."""
     pred = np.array([float(r.output["score"]) for r in records])
     gt = np.array([float(r.output["mos"]) for r in records])
@@ -95,8 +97,12 @@ def iqa_metrics(dataset: str, records: Sequence[Record], *, logistic: bool = Fal
     if groups is not None:
         metrics["halves"] = list(db.halves) if db else []
     if resamples and len(records) >= 3 and math.isfinite(metrics["srcc"]):
-        metrics["srcc_ci"] = bootstrap_interval(lambda idx: fast_srcc(pred[idx], gt[idx]), len(pred), resamples=resamples)
-        metrics["plcc_ci"] = bootstrap_interval(lambda idx: fast_plcc(pred[idx], gt[idx]), len(pred), resamples=resamples)
+        metrics["srcc_ci"] = bootstrap_interval(
+            lambda idx: fast_srcc(pred[idx], gt[idx]), len(pred), resamples=resamples
+        )
+        metrics["plcc_ci"] = bootstrap_interval(
+            lambda idx: fast_plcc(pred[idx], gt[idx]), len(pred), resamples=resamples
+        )
     return metrics
 
 

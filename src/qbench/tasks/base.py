@@ -24,7 +24,22 @@ class Task(Protocol):
     def manifest(self) -> dict[str, Any]: ...
     def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request: ...
     def output(self, sample: Sample, result: Any) -> dict[str, Any]: ...
-    def metrics(self, dataset: Dataset, records: Sequence[Record]) -> dict[str, Any]: ...
+    def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]: ...
+
+
+class JudgedTask(Task, Protocol):
+    """A task that takes ``--judge`` (A1 optionally, A2 to score) and can be re-scored from its records.
+
+    - ``set_judge(judge)``: called before the run's fingerprint is made (the judge's identity is part of it).
+    - ``judge(records, judge, cache) -> records``: the same records with the judge's verdicts added; records
+      that already carry this judge's verdicts come back unchanged (so a resumed judging is free).
+    - ``rescore(records) -> records``: derived fields recomputed from the stored raw outputs (e.g. the A1
+      extraction after a rule fix), without any model.
+    """
+
+    def set_judge(self, judge: Any) -> None: ...
+    def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]: ...
+    def rescore(self, records: Sequence[Record]) -> list[Record]: ...
 
 
 def two_way_softmax(positive: float, negative: float, temperature: float) -> float:
@@ -45,9 +60,13 @@ def task_options(given: Mapping[str, str], allowed: Mapping[str, type], task: st
     out: dict[str, Any] = {}
     for key, raw in given.items():
         if key not in allowed:
-            raise UsageError(f"task option '{key}' is not known to {task}", hint=did_you_mean(key, sorted(allowed)))
+            raise UsageError(
+                f"task option '{key}' is not known to {task}", hint=did_you_mean(key, sorted(allowed))
+            )
         try:
             out[key] = allowed[key](raw)
         except (TypeError, ValueError):
-            raise UsageError(f"task option '{key}={raw}' for {task} must be a {allowed[key].__name__}") from None
+            raise UsageError(
+                f"task option '{key}={raw}' for {task} must be a {allowed[key].__name__}"
+            ) from None
     return out
