@@ -129,13 +129,7 @@ def run(
         },
         config_file,
     )
-    if config.executor == "ray":
-        from qbench.executors.ray_executor import run_on_ray
-
-        result = run_on_ray(config)
-    else:
-        result = run_task(config)
-    _print_result(result)
+    _print_result(run_task(config))
 
 
 def _print_result(result: Any) -> None:
@@ -237,6 +231,39 @@ def score(
         console.print(table)
     for r in new_runs:
         console.print(f"run: {r.path}")
+
+
+# -- merge -------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Runs folder for the merged run.")
+def merge(runs: tuple[Path, ...], out: Path) -> None:
+    """Merge the shard runs of one configuration (--shard 1/N ... N/N) into one run."""
+    from qbench.merge import merge_runs
+
+    merged = merge_runs(list(runs), out)
+    click.echo(f"merged {len(merged.manifest['merged_from'])} shards ({merged.manifest['n']} samples): {merged.path}")
+
+
+# -- cache -------------------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("action", type=click.Choice(["stats", "clear", "path"]))
+def cache(action: str) -> None:
+    """Inspect or clear the response cache (QBENCH_CACHE_DIR, else the user cache dir)."""
+    from qbench.cache import ResponseCache, default_path
+
+    if action == "path":
+        click.echo(default_path())
+        return
+    store = ResponseCache()
+    try:
+        if action == "stats":
+            stats = store.stats()
+            click.echo(f"{stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB at {stats['path']}")
+        else:
+            click.echo(f"removed {store.clear()} cached responses")
+    finally:
+        store.close()
 
 
 # -- report ------------------------------------------------------------------------------------------------

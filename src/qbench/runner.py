@@ -62,13 +62,20 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def model_options(config: RunConfig) -> dict[str, str]:
+    """The model's ``-M`` options plus what run-level flags mean for it (--api-base, --concurrency)."""
+    options = dict(config.model_options)
+    if isinstance(config.model, str) and config.model.startswith("openai:"):
+        if config.api_base:
+            options.setdefault("api_base", config.api_base)
+        options.setdefault("concurrency", str(config.concurrency))
+    return options
+
+
 def run(config: RunConfig) -> RunResult:
     """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
     task = TASKS.get(config.task)(config.task_options)
-    options = dict(config.model_options)
-    if config.api_base and isinstance(config.model, str) and config.model.startswith("openai:"):
-        options.setdefault("api_base", config.api_base)
-    model = load_model(config.model, options)
+    model = load_model(config.model, model_options(config))
     capability = require(model, task.needs, config.task)
     dataset = load_dataset(
         config.data,
@@ -123,6 +130,7 @@ def run(config: RunConfig) -> RunResult:
             "data": str(config.data),
         },
         "n": len(samples),
+        "identity": identity,
         "versions": {"qbench": __version__, "python": platform.python_version()},
         "judge_info": model_info(judge) if judge is not None else None,
     }
@@ -131,7 +139,8 @@ def run(config: RunConfig) -> RunResult:
     try:
         return _execute(store, task, model, capability, dataset, samples, config, cache, judge)
     except BaseException as exc:
-        store.fail(str(exc) or type(exc).__name__)
+        if store.status == "running":  # an "incomplete" run already says what is missing
+            store.fail(str(exc) or type(exc).__name__)
         raise
     finally:
         store.close()
@@ -156,24 +165,28 @@ def _execute(
     done = store.done_ids()
     todo = [s for s in samples if s.id not in done]
     batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
-    workers = config.workers or max(1, min(8, os.cpu_count() or 1))
-    errors = 0
+    positions = {s.id: i for i, s in enumerate(dataset.samples)}
     failed_batches = 0
     succeeded = 0
     label = f"{config.task} {model_name(model)} {dataset.name}"
     caller = CachedCaller(model, capability, cache)
-    with Progress(len(todo), label, config.progress) as progress, ThreadPoolExecutor(workers) as pool:
-        for batch, decoded in _decoded_batches(todo, batch_size, pool):
-            records = _run_batch(task, caller, batch, decoded)
+    if config.executor == "ray":
+        from qbench.executors.ray_executor import ray_batches
+
+        batches: Any = ray_batches(todo, batch_size, task, config, capability, dataset, model_options(config))
+    else:
+        batches = local_batches(todo, batch_size, task, caller, config.workers)
+    with Progress(len(todo), label, config.progress) as progress:
+        for records in batches:
+            records = [Record(r.id, {"index": positions[r.id], **r.output}, r.error) for r in records]
             store.append(records)
             failures = sum(not r.ok for r in records)
-            errors += failures
             succeeded += len(records) - failures
             failed_batches = failed_batches + 1 if failures == len(records) else 0
             if failed_batches >= MAX_FAILED_BATCHES and not succeeded:
                 first = next(r.error for r in records if r.error)
                 raise RunError(f"every sample failed so far, so the run stops here; last error: {first}")
-            progress.advance(len(batch))
+            progress.advance(len(records))
     if judge is not None:
         _judge_phase(store, task, judge, samples, cache)
     latest = store.records()
@@ -184,7 +197,7 @@ def _execute(
         "computed": len(todo),
         "skipped_finished": len(samples) - len(todo),
         "errors": len(failed),
-        "cache_hits": caller.hits,
+        "cache_hits": caller.hits + getattr(batches, "cache_hits", 0),
         "seconds": round(time.monotonic() - started, 3),
     }
     if callable(getattr(model, "usage", None)):
@@ -208,6 +221,15 @@ def _decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchE
         return images, keys
     except QBenchError as exc:
         return exc
+
+
+def local_batches(
+    todo: list[Sample], batch_size: int, task: Any, caller: CachedCaller, workers: int | None
+) -> Iterator[list[Record]]:
+    """Records batch by batch, images decoded by a thread pool a few batches ahead of the model."""
+    with ThreadPoolExecutor(workers or max(1, min(8, os.cpu_count() or 1))) as pool:
+        for batch, decoded in _decoded_batches(todo, batch_size, pool):
+            yield _run_batch(task, caller, batch, decoded)
 
 
 def _decoded_batches(
