@@ -106,7 +106,7 @@ def test_broken_json(tmp_path: Path) -> None:
 )
 def test_wrong_fields_name_the_item_and_field(tmp_path: Path, item: dict, field: str, message: str) -> None:
     data = write_mos_set(tmp_path, n=3)
-    items = json.loads(data.read_text()) + [item]
+    items = [*json.loads(data.read_text()), item]
     data.write_text(json.dumps(items))
     err = _fails(
         run_cli("run", "a3", "--model", "random", "--data", str(data)), "item 3", f"field '{field}'", message
@@ -186,6 +186,7 @@ def test_import_does_not_pull_heavy_libraries() -> None:
     import subprocess
     import sys
 
-    code = "import qbench, qbench.cli, sys; print(sorted(m for m in ('torch','transformers','ray','datasets') if m in sys.modules))"
+    heavy = "('torch', 'transformers', 'ray', 'datasets')"
+    code = f"import qbench, qbench.cli, sys; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert out.stdout.strip() == "[]"

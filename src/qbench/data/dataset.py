@@ -67,6 +67,10 @@ def load_dataset(spec: str | Path, options: LoadOptions | None = None) -> Datase
         return DATASETS.get(text)(options)
     path = Path(text).expanduser()
     if not path.exists():
+        from qbench.data.hf_layout import is_hub_id, load_hub_dataset
+
+        if is_hub_id(text):
+            return load_hub_dataset(text, options)
         hint = did_you_mean(text, DATASETS.names()) if "/" not in text and "." not in text else None
         raise DataError(
             "data not found (no such file or folder, and not a built-in dataset)", file=path, hint=hint
