@@ -62,14 +62,23 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def model_options(config: RunConfig) -> dict[str, str]:
-    """The model's ``-M`` options plus what run-level flags mean for it (--api-base, --concurrency)."""
-    options = dict(config.model_options)
-    if isinstance(config.model, str) and config.model.startswith("openai:"):
+def model_options(config: RunConfig, *, judge: bool = False) -> dict[str, str]:
+    """The ``-M`` (or ``-J``) options plus what run-level flags mean for an API model (--api-base, --concurrency)."""
+    spec = config.judge if judge else config.model
+    options = dict(config.judge_options if judge else config.model_options)
+    if isinstance(spec, str) and spec.startswith("openai:"):
         if config.api_base:
             options.setdefault("api_base", config.api_base)
         options.setdefault("concurrency", str(config.concurrency))
     return options
+
+
+SECRET_OPTIONS = ("api_key", "key", "token", "password")
+
+
+def _redacted(options: dict[str, str]) -> dict[str, str]:
+    """Options as written to the manifest: secrets never reach a file others may read."""
+    return {k: ("***" if any(s in k.lower() for s in SECRET_OPTIONS) else v) for k, v in options.items()}
 
 
 def run(config: RunConfig) -> RunResult:
@@ -94,7 +103,7 @@ def run(config: RunConfig) -> RunResult:
     if config.judge is not None:
         if not callable(getattr(task, "judge", None)):
             raise UsageError(f"task {config.task} takes no --judge")
-        judge = load_model(config.judge, config.judge_options)
+        judge = load_model(config.judge, model_options(config, judge=True))
         require(judge, ("generate",), "judge")
         task.set_judge(judge)
     task_info = task.manifest()
@@ -125,6 +134,8 @@ def run(config: RunConfig) -> RunResult:
         "fingerprint": fp,
         "config": {k: v for k, v in asdict(config).items() if k not in {"model", "judge", "data"}}
         | {
+            "model_options": _redacted(config.model_options),
+            "judge_options": _redacted(config.judge_options),
             "model": str(config.model) if isinstance(config.model, str) else model_name(model),
             "judge": str(config.judge) if config.judge is not None else None,
             "data": str(config.data),

@@ -1,0 +1,119 @@
+"""How well the ``openai:`` adapter overlaps requests: throughput at concurrency C against C x serial.
+
+An API model is latency-bound, so the adapter's job is to keep C requests in flight. This script starts the
+fake OpenAI-compatible server (tests/fake_openai_server.py) with a fixed latency per reply, sends N requests
+serially (concurrency 1) and then at each concurrency C, and prints the throughput and the ratio
+``throughput(C) / (C x throughput(1))`` (the goal is >= 0.8; 1.0 is perfect overlap). Each request carries a
+small PNG image by default, so the encoding and the data-URL upload are part of what is measured.
+
+    .venv/bin/python benchmarks/api_concurrency.py                 # latency 0.2 s, N=64 serial, 256 per C
+    .venv/bin/python benchmarks/api_concurrency.py -c 16 64 -n 512 --image-size 0
+
+The server runs in a separate process by default (``--in-process`` to share one), so the client's threads do
+not compete with the server's for one interpreter lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "src"))
+
+from qbench.models.openai_compat import create  # noqa: E402
+from qbench.types import ImageSlot, Request, Text  # noqa: E402
+
+
+def make_requests(n: int, image_size: int, offset: int = 0) -> list[Request]:
+    images: tuple[Any, ...] = ()
+    content: tuple[Any, ...] = ()
+    if image_size:
+        import numpy as np
+        from PIL import Image
+
+        pixels = np.random.default_rng(0).integers(0, 256, size=(image_size, image_size, 3), dtype=np.uint8)
+        images = (Image.fromarray(pixels),)
+        content = (ImageSlot(0),)
+    return [
+        Request(content=(*content, Text(f"request {offset + i}")), images=images,
+                image_keys=("k",) * len(images), max_new_tokens=16)
+        for i in range(n)
+    ]
+
+
+def measure(url: str, concurrency: int, requests: list[Request]) -> tuple[float, dict[str, Any]]:
+    model = create("bench-model", {"api_base": url, "api_key": "EMPTY", "concurrency": str(concurrency)})
+    started = time.perf_counter()
+    results = model.generate(requests)
+    elapsed = time.perf_counter() - started
+    model.close()
+    bad = [r for r in results if isinstance(r, Exception)]
+    if bad:
+        raise SystemExit(f"{len(bad)} requests failed, first: {bad[0]}")
+    return elapsed, model.usage()
+
+
+def start_server(latency: float, in_process: bool) -> tuple[str, Any]:
+    if in_process:
+        from fake_openai_server import FakeOpenAIServer
+
+        server = FakeOpenAIServer(latency=latency).start()
+        return server.url, server.stop
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--latency", str(latency)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.kill()
+        raise SystemExit("the fake server did not start")
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    return url, stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per reply (default 0.2)")
+    parser.add_argument("-n", "--requests", type=int, default=256, help="requests per concurrent run")
+    parser.add_argument("--serial", type=int, default=32, help="requests for the serial baseline")
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--image-size", type=int, default=64, help="side of the PNG sent per request (0: none)")
+    parser.add_argument("--in-process", action="store_true", help="run the server in this process")
+    args = parser.parse_args()
+
+    url, stop = start_server(args.latency, args.in_process)
+    try:
+        measure(url, 4, make_requests(8, args.image_size, offset=10**6))  # warm-up: imports, connections
+        serial_s, _ = measure(url, 1, make_requests(args.serial, args.image_size))
+        serial_tp = args.serial / serial_s
+        print(f"server latency {args.latency * 1000:.0f} ms, image {args.image_size or 'none'} px, "
+              f"server {'in-process' if args.in_process else 'subprocess'}, {os.cpu_count()} CPUs")
+        print(f"serial      : {args.serial:5d} requests in {serial_s:7.2f} s = {serial_tp:7.2f} req/s")
+        print(f"{'C':>4} {'N':>6} {'wall s':>8} {'ideal s':>8} {'req/s':>8} {'C x serial':>11} {'ratio':>6}")
+        for c in args.concurrency:
+            requests = make_requests(args.requests, args.image_size, offset=c * 10**4)
+            elapsed, usage = measure(url, c, requests)
+            tp = args.requests / elapsed
+            ideal = args.requests * args.latency / c
+            ratio = tp / (c * serial_tp)
+            flag = "ok" if ratio >= 0.8 else "LOW"
+            print(f"{c:>4} {args.requests:>6} {elapsed:>8.2f} {ideal:>8.2f} {tp:>8.1f} {c * serial_tp:>11.1f} "
+                  f"{ratio:>6.2f} {flag}  (retries {usage['retries']})")
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()

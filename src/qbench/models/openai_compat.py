@@ -1,0 +1,631 @@
+"""``openai:MODEL`` — any OpenAI-compatible chat server (vLLM, SGLang, LMDeploy, Ollama, hosted APIs).
+
+Why it looks the way it does:
+
+- **Many requests in flight.** An API model is latency-bound, not compute-bound, so the runner hands it large
+  batches (``batch_size``) and the adapter keeps up to ``concurrency`` requests in flight with a thread pool
+  around the synchronous SDK client (``max_retries=0``: the retry loop is ours, so that retries can be counted,
+  ``Retry-After`` honoured and a broken configuration stop the run at once).
+- **Failures are sorted into two kinds.** Transient ones (429, 408, 409, 5xx, timeouts, a dropped connection)
+  are retried with exponential backoff and full jitter; a request that still fails comes back as an exception
+  in its slot (recorded as that sample's error and retried on resume). Configuration errors (400, 401, 403,
+  404 and other 4xx, or a server that cannot be reached at all before it ever answered) raise one
+  :class:`ModelError` naming the model and the server, because every other request would fail the same way.
+- **Images are sent lossless by default** (PNG data URLs): Q-Bench asks about low-level quality, and a JPEG
+  re-encode would add the very artefacts the model is asked to judge. JPEG and resizing are options, and both
+  are recorded in :meth:`OpenAICompatModel.info` (so they enter the run fingerprint).
+- **The API key never enters** ``info()``, messages or errors; the server is named by scheme, host, port and
+  path only.
+
+Options (``-M key=value``): see ``OPTIONS`` below and the docstring of :func:`create`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import io
+import logging
+import math
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from qbench.errors import ModelError, RunError, UsageError
+from qbench.models.base import parse_options
+from qbench.types import ImageSlot, Request, Text
+
+log = logging.getLogger("qbench")
+
+T = TypeVar("T")
+
+OPTIONS: dict[str, type] = {
+    "api_base": str,
+    "api_key": str,
+    "concurrency": int,
+    "timeout": float,
+    "max_retries": int,
+    "retry_base": float,
+    "retry_cap": float,
+    "image_format": str,
+    "jpeg_quality": int,
+    "max_side": int,
+    "image_detail": str,
+    "continue_final_message": bool,
+    "top_logprobs": int,
+}
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "[::1]"}
+DUMMY_KEY = "EMPTY"  # what vLLM/SGLang/LMDeploy accept when started without --api-key
+MAX_RETRY_AFTER = 120.0  # a Retry-After longer than this is cut to it: the run should not hang for hours
+RETRY_STATUS = {408, 409, 429}  # plus every 5xx
+#: How the A3 words are found in the server's top log-probs (recorded in info(); bump when it changes).
+WORD_MATCH_VERSION = "openai-word-match-v1"
+#: The instruction added to the user text when the server cannot continue an assistant message.
+A3_FALLBACK_INSTRUCTION = 'Answer with one word that completes the sentence "{prefix} ..."'
+A3_FALLBACK_VERSION = "a3-api-instruction-v1"
+#: Space markers that tokenizers put before a word: GPT-2 BPE (Ġ) and SentencePiece (▁).
+SPACE_MARKERS = (" ", "Ġ", "▁")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an ``openai:`` model is configured with (validated by :func:`create`)."""
+
+    api_base: str = DEFAULT_API_BASE
+    api_key: str = ""
+    concurrency: int = 16
+    timeout: float = 60.0
+    max_retries: int = 6
+    retry_base: float = 0.5
+    retry_cap: float = 30.0
+    image_format: str = "png"
+    jpeg_quality: int = 95
+    max_side: int = 0  # 0: never resize
+    image_detail: str | None = None  # OpenAI's image_url.detail (auto/low/high); omitted unless set
+    continue_final_message: bool = True
+    top_logprobs: int = 20
+
+
+class TokenScores(dict):  # type: ignore[type-arg]
+    """Word -> log-prob of the first generated token; a word the server did not list raises a telling KeyError.
+
+    The A3 task reads ``result[word]``; a missing word then becomes that sample's error ("unusable model
+    result: KeyError(...)") naming the word, instead of a silent 0 or a made-up value.
+    """
+
+    def __init__(self, values: Mapping[str, float], top_n: int) -> None:
+        super().__init__(values)
+        self.top_n = top_n
+
+    def __missing__(self, word: str) -> float:
+        raise KeyError(f"'{word}' is not among the {self.top_n} most likely next tokens the server returned")
+
+
+class _Aborted(Exception):
+    """Raised inside a worker when the call was given up (a fatal error elsewhere, or Ctrl-C)."""
+
+
+def server_label(url: str) -> str:
+    """``scheme://host:port/path`` without user info, query or fragment: safe to log and fingerprint."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
+
+
+def match_word(word: str, top: Mapping[str, float]) -> float | None:
+    """The log-prob of ``word`` as the next token among ``top`` (token text -> log-prob), or None.
+
+    The rule (``WORD_MATCH_VERSION``): first case-sensitive, then case-insensitive; in each pass the
+    space-prefixed forms (``" good"``, ``"Ġgood"``, ``"▁good"``) come before the bare ``"good"``, because
+    protocol 8.2 takes the token that follows the prefix in running text, i.e. the space-prefixed one. The
+    first form found wins (no summing of variants: the official score uses one token). Surrounding white
+    space other than one leading marker is not stripped, and a word that the tokenizer splits is not matched
+    (the API shows tokens, not ids); Q-Bench's level words are single tokens in common tokenizers.
+    """
+    forms = [m + word for m in SPACE_MARKERS] + [word]
+    for form in forms:
+        if form in top:
+            return top[form]
+    folded: dict[str, float] = {}
+    for token, value in top.items():
+        folded.setdefault(token.casefold(), value)  # the most likely spelling first (top is ordered)
+    for form in forms:
+        if form.casefold() in folded:
+            return folded[form.casefold()]
+    return None
+
+
+def encode_image(image: Any, fmt: str, quality: int, max_side: int) -> tuple[str, bool]:
+    """A PIL image as a data URL, and whether it was resized.
+
+    PNG keeps the pixels (modes PNG cannot store, such as CMYK or float, are converted to RGB first); JPEG is
+    written at ``quality`` without chroma subsampling (4:4:4), the least lossy JPEG there is.
+    """
+    from PIL import Image
+
+    if not hasattr(image, "save"):
+        import numpy as np
+
+        image = Image.fromarray(np.asarray(image))
+    resized = False
+    if max_side and max(image.size) > max_side:
+        if image.mode not in {"RGB", "RGBA", "L", "LA"}:
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        w, h = image.size
+        scale = max_side / max(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+        resized = True
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        if image.mode not in {"RGB", "L"}:
+            image = image.convert("RGB")
+        image.save(buf, format="JPEG", quality=quality, subsampling=0)
+        mime = "image/jpeg"
+    else:
+        if image.mode not in {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}:
+            image = image.convert("RGB")
+        image.save(buf, format="PNG")
+        mime = "image/png"
+    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}", resized
+
+
+class OpenAICompatModel:
+    """A chat model behind an OpenAI-compatible HTTP API, with ``generate`` and ``score_tokens``."""
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        self.model = model
+        self.settings = settings
+        self.name = f"openai:{model}"
+        self.server = server_label(settings.api_base)
+        # Large batches keep every slot busy between the runner's calls; a few waves per batch hide the tail.
+        self.batch_size = max(64, 4 * settings.concurrency)
+        self._client: Any = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._reached = False  # the server has answered at least once (any status): later connect errors retry
+        self._usage: dict[str, int] = {
+            "requests": 0,
+            "answered": 0,
+            "retries": 0,
+            "failed": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "resized_images": 0,
+            "score_requests": 0,
+            "missing_words": 0,
+            "samples_missing_words": 0,
+        }
+
+    # -- identity ---------------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """What identifies this model's answers (enters the run fingerprint); never the key, never concurrency."""
+        s = self.settings
+        images: dict[str, Any] = {"format": s.image_format}
+        if s.image_format == "jpeg":
+            images.update(quality=s.jpeg_quality, subsampling="4:4:4", lossless=False)
+        else:
+            images["lossless"] = True
+        if s.max_side:
+            images["resize"] = f"longest side down to {s.max_side} px (Lanczos), larger images only"
+        if s.image_detail:
+            images["detail"] = s.image_detail
+        return {
+            "kind": "openai-compatible",
+            "model": self.model,
+            "server": self.server,
+            "images": images,
+            "generation": {"greedy": "temperature=0", "sampled": "server default temperature"},
+            "score_tokens": {
+                "method": "continue_final_message" if s.continue_final_message else A3_FALLBACK_VERSION,
+                "top_logprobs": s.top_logprobs,
+                "word_match": WORD_MATCH_VERSION,
+                "values": "log-probs",
+            },
+        }
+
+    def usage(self) -> dict[str, Any]:
+        """Tokens and calls so far, summed over all requests; the runner writes it into the run summary."""
+        with self._lock:
+            out: dict[str, Any] = dict(self._usage)
+        if out["score_requests"]:
+            out["missing_rate"] = round(out["samples_missing_words"] / out["score_requests"], 6)
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- capabilities -----------------------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[Request]) -> list[str | Exception]:
+        """One reply per request; a request that still fails after retries is an exception in its slot."""
+
+        def job(request: Request) -> Callable[[threading.Event], str]:
+            def run(abort: threading.Event) -> str:
+                kwargs: dict[str, Any] = {
+                    "messages": self._messages(request),
+                    "max_tokens": request.max_new_tokens,
+                }
+                if request.greedy:
+                    kwargs["temperature"] = 0
+                completion = self._complete(kwargs, abort, "generate")
+                choice = completion.choices[0]
+                text = choice.message.content
+                if text is None:
+                    raise RunError(
+                        f"{self.name} at {self.server} returned no text (finish_reason={choice.finish_reason})"
+                    )
+                return str(text)
+
+            return run
+
+        return self._run_all([job(r) for r in requests])
+
+    def score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float] | Exception]:
+        """Log-probs of each request's ``words`` as the token that follows its ``assistant_prefix`` (A3).
+
+        The official A3 score is a softmax at T=100 over the two words' *logits*; a server gives log-probs,
+        ``log p_i = x_i - logsumexp(x)``. The shared constant cancels in any two-way softmax at any temperature,
+        so the same formula on log-probs gives exactly the same score (up to float rounding of the server's
+        output). Log-probs are those of the unprocessed distribution in vLLM's default ``logprobs_mode``; the
+        request asks for temperature 0 anyway.
+
+        By default the prefix is sent as a final assistant message that the server continues
+        (``continue_final_message=true, add_generation_prompt=false``, supported by vLLM and SGLang); with
+        ``-M continue_final_message=false`` the user text instead ends with an instruction to answer with the
+        one word that completes the sentence (a different prompt, recorded in info()). A word absent from the
+        top-``top_logprobs`` list makes that sample an error naming the word, counted in ``usage()``.
+        """
+        s = self.settings
+
+        def job(request: Request) -> Callable[[threading.Event], dict[str, float]]:
+            def run(abort: threading.Event) -> dict[str, float]:
+                kwargs: dict[str, Any] = {
+                    "max_tokens": 1,
+                    "temperature": 0,
+                    "logprobs": True,
+                    "top_logprobs": s.top_logprobs,
+                }
+                if s.continue_final_message:
+                    messages = self._messages(request)
+                    if request.assistant_prefix:
+                        messages.append({"role": "assistant", "content": request.assistant_prefix})
+                    kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+                else:
+                    extra = A3_FALLBACK_INSTRUCTION.format(prefix=request.assistant_prefix.strip())
+                    messages = self._messages(request, extra_text=extra if request.assistant_prefix else None)
+                kwargs["messages"] = messages
+                completion = self._complete(kwargs, abort, "score_tokens")
+                return self._read_logprobs(completion, request.words)
+
+            return run
+
+        return self._run_all([job(r) for r in requests])
+
+    # -- internals --------------------------------------------------------------------------------------------
+
+    def _messages(self, request: Request, extra_text: str | None = None) -> list[dict[str, Any]]:
+        """System message (if any), then one user message with the request's parts in order.
+
+        A request without images is sent as a plain string, which text-only servers (a judge behind Ollama or
+        an older engine) accept where they may reject a list of parts.
+        """
+        s = self.settings
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        has_images = any(isinstance(p, ImageSlot) for p in request.content)
+        if not has_images:
+            text = request.text + (("\n" + extra_text) if extra_text else "")
+            messages.append({"role": "user", "content": text})
+            return messages
+        parts: list[dict[str, Any]] = []
+        encoded: dict[int, str] = {}
+        for part in request.content:
+            if isinstance(part, Text):
+                parts.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImageSlot):
+                if part.index not in encoded:
+                    url, resized = encode_image(
+                        request.images[part.index], s.image_format, s.jpeg_quality, s.max_side
+                    )
+                    encoded[part.index] = url
+                    if resized:
+                        self._count(resized_images=1)
+                image_url: dict[str, Any] = {"url": encoded[part.index]}
+                if s.image_detail:
+                    image_url["detail"] = s.image_detail
+                parts.append({"type": "image_url", "image_url": image_url})
+        if extra_text:
+            parts.append({"type": "text", "text": extra_text})
+        messages.append({"role": "user", "content": parts})
+        return messages
+
+    def _read_logprobs(self, completion: Any, words: Sequence[str]) -> dict[str, float]:
+        choice = completion.choices[0]
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if not content:
+            raise ModelError(
+                f"server {self.server} returned no log-probs for {self.name}; A3 needs a server that supports "
+                "logprobs with top_logprobs (e.g. vLLM)"
+            )
+        first = content[0]
+        top: dict[str, float] = {}
+        for entry in first.top_logprobs or []:
+            top.setdefault(entry.token, float(entry.logprob))
+        top.setdefault(first.token, float(first.logprob))  # the chosen token, if the top list left it out
+        values: dict[str, float] = {}
+        for word in words:
+            value = match_word(word, top)
+            if value is not None:
+                values[word] = value
+        missing = len(words) - len(values)
+        self._count(score_requests=1, missing_words=missing, samples_missing_words=int(missing > 0))
+        if missing:
+            log.debug("%s: %s not among the top log-probs %s", self.name, set(words) - set(values), top)
+        return TokenScores(values, self.settings.top_logprobs)
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for key, delta in deltas.items():
+                self._usage[key] += delta
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import openai
+
+                self._client = openai.OpenAI(
+                    api_key=self.settings.api_key,
+                    base_url=self.settings.api_base,
+                    timeout=self.settings.timeout,
+                    max_retries=0,
+                )
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="qbench-openai")
+            return self._client
+
+    def _run_all(self, jobs: list[Callable[[threading.Event], T]]) -> list[T | Exception]:
+        """Run jobs on the pool; per-job exceptions stay in their slot, a ModelError stops everything."""
+        if not jobs:
+            return []
+        self._get_client()
+        assert self._pool is not None
+        abort = threading.Event()
+        futures: list[Future[T]] = [self._pool.submit(self._guarded, job, abort) for job in jobs]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    exc = future.exception()
+                    if isinstance(exc, ModelError):
+                        raise exc
+        except BaseException:
+            abort.set()  # workers stop before their next attempt or sleep; queued jobs never start
+            for future in futures:
+                future.cancel()
+            raise
+        results: list[T | Exception] = []
+        for future in futures:
+            exc = future.exception()
+            results.append(exc if isinstance(exc, Exception) else future.result())
+        return results
+
+    def _guarded(self, job: Callable[[threading.Event], T], abort: threading.Event) -> T:
+        """A job; any failure but ModelError is returned to its slot as an Exception by _run_all."""
+        if abort.is_set():
+            raise _Aborted("call given up")
+        try:
+            return job(abort)
+        except ModelError:
+            abort.set()  # here, not only in _run_all: this thread must not start the next queued job first
+            raise
+
+    def _complete(self, kwargs: dict[str, Any], abort: threading.Event, capability: str) -> Any:
+        """One chat completion with our retry loop: backoff with full jitter, Retry-After honoured."""
+        import openai
+
+        client = self._get_client()
+        s = self.settings
+        last: Exception | None = None
+        for attempt in range(s.max_retries + 1):
+            if abort.is_set():
+                raise _Aborted("call given up")
+            if attempt:
+                self._count(retries=1)
+            self._count(requests=1)
+            try:
+                completion = client.chat.completions.create(model=self.model, **kwargs)
+            except openai.APIStatusError as exc:
+                with self._lock:
+                    self._reached = True
+                if exc.status_code not in RETRY_STATUS and exc.status_code < 500:
+                    raise self._fatal_status(exc, capability) from None
+                last = exc
+                delay = self._retry_after(exc)
+            except openai.APIConnectionError as exc:  # includes APITimeoutError
+                if not isinstance(exc, openai.APITimeoutError) and not self._reached and _refused(exc):
+                    raise ModelError(
+                        f"cannot connect to the server at {self.server} for {self.name} ({_root_cause(exc)})",
+                        hint="is it running? set --api-base, -M api_base=... or OPENAI_BASE_URL",
+                    ) from None
+                last = exc
+                delay = None
+            else:
+                with self._lock:
+                    self._reached = True
+                self._add_usage(completion)
+                return completion
+            if attempt == s.max_retries:
+                break
+            if delay is None:
+                delay = random.uniform(0, min(s.retry_cap, s.retry_base * 2**attempt))
+            else:
+                delay = min(delay, MAX_RETRY_AFTER) * random.uniform(1.0, 1.1)  # spread a herd told the same
+            log.debug("%s: retry %d in %.2fs after %s", self.name, attempt + 1, delay, _describe(last))
+            if abort.wait(delay):
+                raise _Aborted("call given up")
+        self._count(failed=1)
+        raise RunError(
+            f"{self.name} at {self.server}: gave up after {s.max_retries + 1} attempts; last: {_describe(last)}"
+        )
+
+    def _add_usage(self, completion: Any) -> None:
+        usage = getattr(completion, "usage", None)
+        deltas = {"answered": 1}
+        if usage is not None:
+            for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+                deltas[key] = int(getattr(usage, key, 0) or 0)
+        self._count(**deltas)
+
+    def _retry_after(self, exc: Any) -> float | None:
+        """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After``, seconds or a date)."""
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        raw_ms = headers.get("retry-after-ms")
+        if raw_ms:
+            try:
+                return max(0.0, float(raw_ms) / 1000)
+            except ValueError:
+                pass
+        raw = headers.get("retry-after")
+        if not raw:
+            return None
+        try:
+            seconds = float(raw)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError):
+                return None
+            seconds = when.timestamp() - time.time()
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+
+    def _fatal_status(self, exc: Any, capability: str) -> ModelError:
+        status = exc.status_code
+        detail = _server_message(exc)
+        hint: str | None = None
+        if status in (401, 403):
+            hint = "check the API key: OPENAI_API_KEY or -M api_key=..."
+        elif status == 404:
+            hint = (
+                "check the model name (GET /v1/models lists what the server serves) and the base URL "
+                "(it usually ends in /v1)"
+            )
+        elif capability == "score_tokens" and self.settings.continue_final_message:
+            hint = "if the server cannot continue an assistant message, try -M continue_final_message=false"
+        elif status == 413 or "context" in detail.lower() or "too long" in detail.lower():
+            hint = "smaller images may help: -M max_side=1024"
+        return ModelError(f"{self.name} at {self.server} answered HTTP {status}: {detail}", hint=hint)
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    message: Any = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        message = error.get("message") if isinstance(error, dict) else error
+        message = message or body.get("message") or body.get("detail")
+    if not message:
+        message = getattr(exc, "message", None) or str(exc)
+    text = " ".join(str(message).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return str(exc) or type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error means 'cannot connect' (refused, unknown host), not a dropped reply."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)) or type(seen).__name__ == "ConnectError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no attempt"
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return f"HTTP {status}: {_server_message(exc)}"
+    return f"{type(exc).__name__}: {_root_cause(exc)}"
+
+
+def _resolve_key(explicit: str | None, api_base: str) -> str:
+    key = explicit or os.environ.get("OPENAI_API_KEY") or ""
+    if key:
+        return key
+    if (urlsplit(api_base).hostname or "") in LOCAL_HOSTS:
+        return DUMMY_KEY  # a local vLLM/SGLang started without --api-key takes any key
+    raise ModelError(
+        f"no API key for the server at {server_label(api_base)}",
+        hint="set OPENAI_API_KEY or pass -M api_key=...",
+    )
+
+
+def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
+    """``openai:MODEL`` with ``-M`` options.
+
+    ``api_base`` (else ``OPENAI_BASE_URL``, else api.openai.com), ``api_key`` (else ``OPENAI_API_KEY``; a
+    local server gets the dummy key "EMPTY"), ``concurrency`` (16), ``timeout`` (60 s per request),
+    ``max_retries`` (6), ``retry_base``/``retry_cap`` (0.5 s / 30 s backoff), ``image_format`` (png|jpeg),
+    ``jpeg_quality`` (95), ``max_side`` (0 = no resize), ``image_detail`` (auto|low|high, omitted unless set),
+    ``continue_final_message`` (true), ``top_logprobs`` (20).
+    """
+    if not arg:
+        raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
+    opts = parse_options(options, OPTIONS, f"openai:{arg}")
+    api_base = opts.pop("api_base", None) or os.environ.get("OPENAI_BASE_URL") or DEFAULT_API_BASE
+    if urlsplit(api_base).scheme not in {"http", "https"} or not urlsplit(api_base).hostname:
+        raise UsageError(f"api base '{api_base}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1")
+    fmt = str(opts.pop("image_format", "png")).lower()
+    fmt = {"jpg": "jpeg"}.get(fmt, fmt)
+    if fmt not in {"png", "jpeg"}:
+        raise UsageError(f"model option 'image_format={fmt}' must be png or jpeg")
+    detail = opts.pop("image_detail", None)
+    if detail is not None and detail not in {"auto", "low", "high"}:
+        raise UsageError(f"model option 'image_detail={detail}' must be auto, low or high")
+    settings = Settings(
+        api_base=api_base,
+        api_key=_resolve_key(opts.pop("api_key", None), api_base),
+        image_format=fmt,
+        image_detail=detail,
+        **opts,
+    )
+    checks = [
+        (settings.concurrency >= 1, "concurrency must be at least 1"),
+        (settings.timeout > 0, "timeout must be positive (seconds)"),
+        (settings.max_retries >= 0, "max_retries must be 0 or more"),
+        (settings.retry_base >= 0 and settings.retry_cap >= 0, "retry_base and retry_cap must be 0 or more"),
+        (1 <= settings.jpeg_quality <= 100, "jpeg_quality must be 1..100"),
+        (settings.max_side >= 0, "max_side must be 0 (no resize) or a size in pixels"),
+        (settings.top_logprobs >= 2, "top_logprobs must be at least 2"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(f"model option {message}")
+    return OpenAICompatModel(arg, settings)
