@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qbench.cache import ResponseCache, cache_key
+from qbench.errors import QBenchError
 from qbench.models.base import model_fingerprint
 from qbench.progress import Progress
 from qbench.types import Request, Text
@@ -73,9 +74,12 @@ def judge_rounds(
             part = todo[start : start + chunk]
             try:
                 texts = judge.generate([req for _, _, req, _ in part])
-            except (
-                Exception
-            ) as exc:  # every call of this chunk failed; the rounds stay None and are retried later
+            except QBenchError as exc:
+                if exc.exit_code == 2:  # a wrong key, model or server: stop, do not warn per round
+                    raise
+                log.warning("judge call failed for %d round(s): %s", len(part), exc)
+                texts = [exc] * len(part)
+            except Exception as exc:  # this chunk failed; its rounds stay None and are retried later
                 log.warning("judge call failed for %d round(s): %s", len(part), exc)
                 texts = [exc] * len(part)
             fresh = {}

@@ -139,21 +139,27 @@ def detect_format(path: Path) -> str:
 
 
 def fingerprint_path(path: Path, extra: str = "") -> str:
-    """A content hash of the data file (or every file directly inside a folder's data/), plus options."""
+    """A content hash of the data file, or of a folder's data files; an image folder by names, sizes, times.
+
+    Images referenced by a data file are not hashed here (that would read every photo at start-up); their
+    content hashes are part of every cache key instead.
+    """
     digest = hashlib.blake2b(digest_size=12)
-    files = (
-        [path]
-        if path.is_file()
-        else sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and p.suffix in {".json", ".jsonl", ".parquet", ".arrow", ".csv"}
-        )
-    )
-    for file in files:
-        digest.update(file.name.encode())
-        with open(file, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(chunk)
+    if path.is_file():
+        _hash_file(digest, path)
+    else:
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            if file.suffix in {".json", ".jsonl", ".parquet", ".arrow", ".csv"}:
+                _hash_file(digest, file)
+            else:
+                stat = file.stat()
+                digest.update(f"{file.relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     digest.update(extra.encode())
     return digest.hexdigest()
+
+
+def _hash_file(digest: Any, file: Path) -> None:
+    digest.update(file.name.encode())
+    with open(file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
