@@ -66,12 +66,12 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
         "A3 assessment (SRCC/PLCC)",
         [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []),
     )
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for model in models:
+    labels = list(dict.fromkeys(row_label(r, with_dataset=False) for r in rows))
+    for model in labels:
         cells: list[Any] = []
         srccs, plccs = [], []
         for dataset in datasets:
-            match = [r for r in rows if r["model"] == model and r["dataset"] == dataset]
+            match = [r for r in rows if row_label(r, with_dataset=False) == model and r["dataset"] == dataset]
             if not match:
                 cells.append("-")
                 continue
@@ -103,17 +103,33 @@ def metric_board(
             else:
                 cells.append(_fmt(value, 2 if not percent else 3))
         cells.append(row.get("n"))
-        label = f"{row['model']} ({row['dataset']}{', ' + row['split'] if row.get('split') else ''})"
-        board.rows.append((label, cells))
+        board.rows.append((row_label(row), cells))
     return board
+
+
+def is_pair(row: dict[str, Any]) -> bool:
+    """A pair (Q-Bench2) row: said by the run's task info, or recognisable by its pair-only columns."""
+    return bool(row.get("pair")) or "accuracy/compare" in row.get("metrics", {})
+
+
+def row_label(row: dict[str, Any], *, with_dataset: bool = True) -> str:
+    """The model, marked when the row is a published reference, with the judge when there is one."""
+    label = str(row["model"])
+    if row.get("judge"):
+        label += f" [judge {row['judge']}]"
+    if with_dataset:
+        label += f" ({row['dataset']}{', ' + row['split'] if row.get('split') else ''})"
+    if row.get("reference"):
+        label += " — published"
+    return label
 
 
 def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
     """One board per task (A1 single and pair separately), in the official layouts."""
     out = []
     a1 = [r for r in rows if r["task"] == "a1"]
-    single = [r for r in a1 if "accuracy/compare" not in r["metrics"]]
-    pair = [r for r in a1 if "accuracy/compare" in r["metrics"]]
+    pair = [r for r in a1 if is_pair(r)]
+    single = [r for r in a1 if not is_pair(r)]
     if single:
         out.append(
             metric_board("A1 perception, single images (accuracy %)", A1_SINGLE_COLUMNS, single, percent=True)

@@ -27,7 +27,13 @@ def _clean(value: Any) -> Any:
 
 def to_json(rows: Sequence[dict[str, Any]]) -> str:
     keep = ("task", "model", "dataset", "split", "n", "metrics", "path")
-    return json.dumps([_clean({k: r.get(k) for k in keep}) for r in rows], indent=2)
+    out = []
+    for row in rows:
+        item = {k: row.get(k) for k in keep}
+        if row.get("reference"):
+            item.update(reference=True, source=row.get("source"))
+        out.append(_clean(item))
+    return json.dumps(out, indent=2)
 
 
 def to_markdown(rows: Sequence[dict[str, Any]]) -> str:

@@ -1,0 +1,393 @@
+"""A1 perception: multiple-choice questions on single images and pairs (protocol.md 1, 2 and 8.1, 8.4, 8.5).
+
+Two modes, chosen by what the model can do (``-T mode=generate|options`` to force one):
+
+* ``generate`` (official): the model answers the official prompt (image(s), question, "Choose between one of
+  the options as follows:", ``A. ...`` lines) in free text; the option letter is read from the reply with
+  the deterministic rules of :mod:`qbench.tasks.answers` (8.4). Unreadable replies are wrong and counted in
+  ``invalid_rate``, never guessed. With ``--judge`` the replies are also graded by an LLM for 5 rounds each
+  (1.6, 8.5) and both accuracies are reported.
+* ``options`` (the official close-set / perplexity pipeline, 1.7): no options are shown; the model returns the
+  loss of each candidate answer appended to the prompt, and the lowest loss is the answer.
+
+``max_new_tokens`` defaults to 1024, the authors' own A1 script (protocol 1.5, ``model_vqa_qbench.py``): with
+greedy decoding the reply is then exactly what their script would record, so a long-winded model whose letter
+comes late ("... so the answer is C") is not cut short into an unreadable reply. Replies normally end far
+earlier (at the end-of-turn token), so the limit only bounds run-away generations.
+
+Metrics (8.10): ``accuracy`` and the columns of the official tables, by question type (``accuracy/yes-no``,
+``/what``, ``/how``) and by concern: for single images ``distortion``, ``other``, ``in-context-distortion``,
+``in-context-other``; for pairs ``distortion`` = concerns {0, 1}, ``other`` = {2, 3}, ``compare`` = {0, 2},
+``joint`` = {1, 3} (2.3, 8.7). A column with no item is NaN, so every run of a kind has the same keys.
+``invalid_rate`` is over all items. On the test split the answers are hidden: accuracy is undefined there
+(the authors score submissions), so only ``n`` and ``invalid_rate`` are reported, with ``n_scored = 0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from qbench.data.dataset import Dataset
+from qbench.errors import UsageError
+from qbench.metrics import bootstrap_interval
+from qbench.tasks import answers, prompts
+from qbench.tasks import judge as judging_rules
+from qbench.tasks.base import task_options
+from qbench.types import Record, Request, Sample
+
+log = logging.getLogger("qbench")
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "MODES",
+    "OPTIONS",
+    "PerceptionTask",
+    "a1_metrics",
+    "choose_by_loss",
+]
+
+MODES = ("generate", "options")
+NEEDS: dict[str | None, tuple[str, ...]] = {
+    None: ("generate", "score_options"),
+    "generate": ("generate",),
+    "options": ("score_options",),
+}
+DEFAULT_MAX_NEW_TOKENS = 1024
+OPTIONS: dict[str, type] = {"mode": str, "max_new_tokens": int, "judge_rounds": int, "bootstrap": int}
+
+# Options mode (1.7): the prediction is the option with the lowest loss.
+RULE_ARGMIN = "argmin-loss"
+RULE_TIED = "tied-loss"  # two options share the lowest loss: no answer, never a coin flip (8.4 e)
+RULE_BAD_LOSS = "non-finite-loss"
+OPTIONS_RULES_VERSION = "a1-argmin-v1"
+
+TYPE_COLUMNS = {0: "yes-no", 1: "what", 2: "how"}
+SINGLE_CONCERN_COLUMNS: dict[str, tuple[int, ...]] = {
+    "distortion": (0,),
+    "other": (1,),
+    "in-context-distortion": (2,),
+    "in-context-other": (3,),
+}
+PAIR_CONCERN_COLUMNS: dict[str, tuple[int, ...]] = {
+    "distortion": (0, 1),
+    "other": (2, 3),
+    "compare": (0, 2),
+    "joint": (1, 3),
+}
+
+
+def choose_by_loss(losses: Sequence[float], n_options: int) -> tuple[str | None, str]:
+    """(letter, rule) for the options mode: the lowest loss wins; ties and NaN give no answer."""
+    if len(losses) != n_options:
+        raise ValueError(f"expected {n_options} losses, got {len(losses)}")
+    values = [float(v) for v in losses]
+    if not all(math.isfinite(v) for v in values):
+        return None, RULE_BAD_LOSS
+    best = min(values)
+    if values.count(best) > 1:
+        return None, RULE_TIED
+    return prompts.OPTION_LETTERS[values.index(best)], RULE_ARGMIN
+
+
+class PerceptionTask:
+    """The A1 task (``qbench run a1``); constructed with the ``-T key=value`` options."""
+
+    name = "a1"
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        opts = task_options(options or {}, OPTIONS, "a1")
+        mode = opts.get("mode")
+        if mode is not None and mode not in MODES:
+            raise UsageError(f"task option 'mode={mode}' for a1 must be one of: {', '.join(MODES)}")
+        # Unforced, the runner picks the first capability the model has: generate (official), else options.
+        self.needs: tuple[str, ...] = NEEDS[mode]
+        self.mode: str = mode or "generate"
+        self.max_new_tokens: int = opts.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+        self.judge_rounds: int = opts.get("judge_rounds", judging_rules.A1_JUDGE_ROUNDS)
+        self.bootstrap: int = opts.get("bootstrap", 1000)
+        if self.max_new_tokens < 1:
+            raise UsageError("task option 'max_new_tokens' must be at least 1")
+        if self.judge_rounds < 1:
+            raise UsageError("task option 'judge_rounds' must be at least 1")
+        if self.bootstrap < 0:
+            raise UsageError("task option 'bootstrap' must not be negative")
+        self.lang = "en"
+        self.pair: bool | None = None
+        self._judge: dict[str, Any] | None = None  # {"key", "model", "version", "rounds"}
+
+    # -- set-up and identity ---------------------------------------------------------------------------
+    def setup(self, capability: str, dataset: Dataset) -> None:
+        if dataset.kind != "mcq":
+            raise UsageError(
+                f"task a1 needs multiple-choice questions; '{dataset.name}' is {dataset.format} data",
+                hint="use an LLVisionQA json, a Q-Bench2 jsonl or a Q-Bench-HF folder",
+            )
+        self.mode = "generate" if capability == "generate" else "options"
+        langs = {str(s.extra.get("lang", "en")) for s in dataset.samples}
+        self.lang = langs.pop() if len(langs) == 1 else "en"
+        self.pair = any(len(s.images) == 2 for s in dataset.samples)
+        if self._judge is not None and self.mode != "generate":
+            raise UsageError("--judge grades free-text replies; the options mode has none")
+
+    def manifest(self) -> dict[str, Any]:
+        """What defines the numbers: prompt, extraction rules, mode, language and judge (all in the fingerprint)."""
+        info: dict[str, Any] = {
+            "task": "a1",
+            "mode": self.mode,
+            "capability": "generate" if self.mode == "generate" else "score_options",
+            "prompt_version": prompts.A1_PROMPT_VERSION,
+            "rules_version": answers.RULES_VERSION if self.mode == "generate" else OPTIONS_RULES_VERSION,
+            "lang": self.lang,
+            "pair": self.pair,
+        }
+        if self.mode == "generate":
+            info["max_new_tokens"] = self.max_new_tokens
+        if self._judge is not None:
+            info["judge"] = dict(self._judge)
+            info["judge_version"] = judging_rules.A1_JUDGE_VERSION
+        return info
+
+    # -- requests and outputs --------------------------------------------------------------------------
+    def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request:
+        question = sample.question or ""
+        lang = str(sample.extra.get("lang", self.lang))
+        if self.mode == "options":
+            return Request(
+                content=prompts.a1_options_content(question, len(images), lang),
+                images=images,
+                image_keys=image_keys,
+                options=tuple(sample.options),
+            )
+        return Request(
+            content=prompts.a1_content(question, sample.options, len(images), lang),
+            images=images,
+            image_keys=image_keys,
+            max_new_tokens=self.max_new_tokens,
+        )
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        """The record fields: the item as asked, the raw result, the letter read from it and whether it is right."""
+        out: dict[str, Any] = {
+            "question": sample.question,
+            "options": list(sample.options),
+            "answer": sample.answer,
+            "qtype": sample.qtype,
+            "concern": sample.concern,
+            "pair": len(sample.images) == 2,
+            "img_path": sample.source,
+        }
+        if self.mode == "options":
+            if isinstance(result, (str, bytes)) or not isinstance(result, Sequence):
+                raise TypeError(f"score_options must return one loss per option, got {result!r}")
+            out["losses"] = [float(v) for v in result]
+            letter, rule = choose_by_loss(out["losses"], len(sample.options))
+        else:
+            if not isinstance(result, str):
+                raise TypeError(f"generate must return text, got {type(result).__name__}")
+            out["response"] = result
+            found = answers.extract_choice(result, sample.options)
+            letter, rule = found.letter, found.rule
+        out["letter"] = letter
+        out["rule"] = rule
+        out["correct"] = None if sample.answer is None else letter == sample.answer
+        return out
+
+    # -- re-scoring and judging ------------------------------------------------------------------------
+    def rescore(self, records: Sequence[Record]) -> list[Record]:
+        """Letters and correctness re-derived from the stored replies (or losses) with today's rules."""
+        if records and "losses" in records[0].output:
+            self.mode = "options"
+        out = []
+        for record in records:
+            fields = dict(record.output)
+            options = list(fields.get("options") or [])
+            if "response" in fields:
+                found = answers.extract_choice(str(fields["response"] or ""), options)
+                letter, rule = found.letter, found.rule
+            elif "losses" in fields:
+                letter, rule = choose_by_loss(fields["losses"], len(options))
+            else:
+                out.append(record)
+                continue
+            fields.update(letter=letter, rule=rule)
+            fields["correct"] = None if fields.get("answer") is None else letter == fields["answer"]
+            out.append(Record(record.id, fields, record.error))
+        return out
+
+    def set_judge(self, judge: Any) -> None:
+        """Remember the judge's identity: it is part of the run's fingerprint and keys the stored verdicts."""
+        from qbench.models.base import model_fingerprint, model_name
+
+        if self.mode == "options":
+            raise UsageError("--judge grades free-text replies; the options mode has none")
+        self._judge = {
+            "key": f"{model_fingerprint(judge)}:{judging_rules.A1_JUDGE_VERSION}:{self.judge_rounds}",
+            "model": model_name(judge),
+            "version": judging_rules.A1_JUDGE_VERSION,
+            "rounds": self.judge_rounds,
+        }
+
+    def restore_judge(self, task_info: Mapping[str, Any]) -> None:
+        """Re-scoring without a new judge keeps reporting the verdicts of the run's own judge."""
+        judge = task_info.get("judge")
+        if isinstance(judge, Mapping) and judge.get("key"):
+            self._judge = dict(judge)
+
+    def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]:
+        """Records with this judge's rounds, verdicts and majority added (protocol 8.5).
+
+        Only items with a known answer and a free-text reply can be judged. A record that already holds all
+        rounds of this judge comes back unchanged (resumed judging is free); one judged by another judge, or
+        with rounds whose call failed, is judged again (the rounds already paid for come from the cache).
+        """
+        from qbench.judging import JudgeJob, judge_rounds
+
+        if self._judge is None:
+            self.set_judge(judge)
+        assert self._judge is not None
+        key = self._judge["key"]
+        jobs = []
+        for record in records:
+            fields = record.output
+            done = fields.get("judge")
+            if not _judgeable(fields) or (
+                isinstance(done, Mapping)
+                and done.get("key") == key
+                and None not in done.get("replies", [None])
+            ):
+                continue
+            options = list(fields["options"])
+            correct_text = options[prompts.OPTION_LETTERS.index(fields["answer"])]
+            messages = judging_rules.a1_judge_messages(
+                str(fields["question"]), options, correct_text, str(fields["response"] or "")
+            )
+            jobs.append(JudgeJob(key=record.id, messages=messages))
+        if not jobs:
+            return list(records)
+        result = judge_rounds(judge, jobs, self.judge_rounds, cache)
+        if result.failed_calls:
+            log.warning(
+                "a1 judge: %d round(s) failed; run the same command again to finish judging",
+                result.failed_calls,
+            )
+        out = []
+        for record in records:
+            replies = result.replies.get(record.id)
+            if replies is None:
+                out.append(record)
+                continue
+            verdicts = [None if r is None else judging_rules.parse_a1_verdict(r) for r in replies]
+            verdict = {
+                **self._judge,
+                "replies": replies,
+                "verdicts": verdicts,
+                "correct": judging_rules.a1_majority(verdicts),
+                "mean": judging_rules.a1_vote_mean(verdicts),
+            }
+            out.append(Record(record.id, {**record.output, "judge": verdict}, record.error))
+        return out
+
+    # -- metrics ---------------------------------------------------------------------------------------
+    def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
+        judge_key = self._judge["key"] if self._judge else None
+        return a1_metrics(records, judge_key=judge_key, resamples=self.bootstrap)
+
+
+def _judgeable(fields: Mapping[str, Any]) -> bool:
+    return "response" in fields and fields.get("answer") is not None and bool(fields.get("options"))
+
+
+def _accuracies(
+    correct: np.ndarray, qtypes: np.ndarray, concerns: np.ndarray, pair: bool, prefix: str
+) -> dict[str, float]:
+    """Overall accuracy and the official columns; an empty column is NaN."""
+
+    def mean(mask: np.ndarray) -> float:
+        return float(correct[mask].mean()) if mask.any() else math.nan
+
+    out = {f"{prefix}accuracy": mean(np.ones(len(correct), dtype=bool))}
+    for code, name in TYPE_COLUMNS.items():
+        out[f"{prefix}accuracy/{name}"] = mean(qtypes == code)
+    for name, codes in (PAIR_CONCERN_COLUMNS if pair else SINGLE_CONCERN_COLUMNS).items():
+        out[f"{prefix}accuracy/{name}"] = mean(np.isin(concerns, codes))
+    return out
+
+
+def _interval(correct: np.ndarray, resamples: int) -> tuple[float, float] | None:
+    if not resamples or len(correct) < 3:
+        return None
+    return bootstrap_interval(lambda idx: float(correct[idx].mean()), len(correct), resamples=resamples)
+
+
+def a1_metrics(
+    records: Sequence[Record], *, judge_key: str | None = None, resamples: int = 1000
+) -> dict[str, Any]:
+    """The A1 report keys (protocol 8.10) from records; also used by ``qbench import a1``.
+
+    Accuracies are over the items with a known answer (``n_scored``); ``invalid_rate`` is over all items.
+    With judge verdicts (of ``judge_key``, or of the one judge the records carry) the same columns are
+    reported under ``judged/`` with the share of undecided items and unparsable rounds.
+    """
+    rows = [r.output for r in records if r.ok]
+    n = len(rows)
+    pair = any(bool(f.get("pair")) for f in rows)
+    metrics: dict[str, Any] = {"n": n}
+    if not n:
+        return metrics
+    metrics["invalid_rate"] = sum(f.get("letter") is None for f in rows) / n
+    for rule, count in sorted(Counter(str(f.get("rule")) for f in rows).items()):
+        metrics[f"rule/{rule}"] = count
+    scored = [f for f in rows if f.get("answer") is not None]
+    metrics["n_scored"] = len(scored)
+    if not scored:
+        return metrics  # the test split: accuracy is undefined without answers
+    qtypes = np.array([f.get("qtype", -1) for f in scored])
+    concerns = np.array([f.get("concern", -1) for f in scored])
+    correct = np.array([f.get("letter") == f.get("answer") for f in scored], dtype=bool)
+    metrics.update(_accuracies(correct, qtypes, concerns, pair, ""))
+    ci = _interval(correct, resamples)
+    if ci is not None:
+        metrics["accuracy_ci"] = ci
+    metrics.update(_judged_metrics(scored, correct, qtypes, concerns, pair, judge_key, resamples))
+    return metrics
+
+
+def _judged_metrics(
+    scored: Sequence[Mapping[str, Any]],
+    extracted: np.ndarray,
+    qtypes: np.ndarray,
+    concerns: np.ndarray,
+    pair: bool,
+    judge_key: str | None,
+    resamples: int,
+) -> dict[str, Any]:
+    verdicts = [f.get("judge") if isinstance(f.get("judge"), Mapping) else None for f in scored]
+    if judge_key is None:
+        keys = Counter(v.get("key") for v in verdicts if v)
+        if len(keys) != 1:
+            return {}
+        judge_key = next(iter(keys))
+    mine = [v if v and v.get("key") == judge_key else None for v in verdicts]
+    if not any(mine):
+        return {}
+    # Undecided items (no majority either way, or not judged yet) count as wrong, as unreadable replies do.
+    correct = np.array([bool(v and v.get("correct")) for v in mine], dtype=bool)
+    out: dict[str, Any] = _accuracies(correct, qtypes, concerns, pair, "judged/")
+    out["judged/n"] = sum(v is not None for v in mine)
+    out["judged/undecided_rate"] = sum(v is None or v.get("correct") is None for v in mine) / len(mine)
+    rounds = [x for v in mine if v for x in v.get("verdicts", [])]
+    out["judged/invalid_round_rate"] = sum(x is None for x in rounds) / len(rounds) if rounds else math.nan
+    out["judged/agreement"] = float(np.mean(correct == extracted))
+    ci = _interval(correct, resamples)
+    if ci is not None:
+        out["judged/accuracy_ci"] = ci
+    pending = sum(v is None for v in mine)
+    if pending:
+        log.warning("a1 judge: %d item(s) are not judged yet; they count as wrong until they are", pending)
+    return out
