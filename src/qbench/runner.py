@@ -62,6 +62,18 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _versions() -> dict[str, str]:
+    """qbench, Python, and the heavy libraries this run actually uses (not part of the fingerprint)."""
+    import sys
+
+    versions = {"qbench": __version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "openai", "ray"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "__version__"):
+            versions[name] = str(module.__version__)
+    return versions
+
+
 def model_options(config: RunConfig, *, judge: bool = False) -> dict[str, str]:
     """The ``-M`` (or ``-J``) options plus what run-level flags mean for an API model (--api-base, --concurrency)."""
     spec = config.judge if judge else config.model
@@ -142,7 +154,7 @@ def run(config: RunConfig) -> RunResult:
         },
         "n": len(samples),
         "identity": identity,
-        "versions": {"qbench": __version__, "python": platform.python_version()},
+        "versions": _versions(),
         "judge_info": model_info(judge) if judge is not None else None,
     }
     store = Run.open(path, manifest)

@@ -1,0 +1,619 @@
+"""``hf:ID_OR_PATH`` — any transformers image-text-to-text model, through its own processor and chat template.
+
+One adapter serves LLaVA(-NeXT), Qwen2-VL / Qwen2.5-VL, Idefics2/3, SmolVLM, InternVL (the ``-hf``
+checkpoints) and whatever else ``AutoModelForImageTextToText`` knows, because it never formats a prompt
+itself: each request becomes a chat message (images and text in order) rendered by the model's chat template.
+
+What the protocol fixes (protocol.md 8.1-8.2) is done here once for all families:
+
+- the assistant turn starts with the request's ``assistant_prefix``, one space after a generation prompt that
+  does not end in white space (``ASSISTANT:`` -> ``ASSISTANT: The quality of the image is``);
+- a level word's token is the first token the tokenizer adds when `` {word}`` follows
+  ``The quality of the image is`` in running text; a word that splits is recorded in :meth:`HFModel.info`;
+- ``score_options`` is the loss the official perplexity demo computes: ``labels = input_ids`` over the whole
+  sequence (prompt and answer, image placeholders included), i.e. the mean next-token NLL.
+
+Batches are left padded and scored with the position ids that ``generate`` would use (counted from each
+row's first real token, or Qwen's 3-D positions), so a batched score equals the unbatched one.
+
+This module imports torch and transformers at import time: it is only imported when an ``hf:`` model is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from qbench.errors import MissingDependency, ModelError, QBenchError, UsageError
+from qbench.models.base import parse_options
+from qbench.registry import did_you_mean
+from qbench.tasks import prompts
+from qbench.types import ImageSlot, Request
+
+try:
+    import torch
+    import transformers
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    torch = None  # type: ignore[assignment]
+    transformers = None  # type: ignore[assignment]
+    _IMPORT_ERROR: ImportError | None = _exc
+else:
+    _IMPORT_ERROR = None
+
+log = logging.getLogger("qbench")
+
+OPTIONS: dict[str, type] = {
+    "dtype": str,
+    "device": str,
+    "device_map": str,
+    "trust_remote_code": bool,
+    "revision": str,
+    "max_new_tokens": int,
+    "batch_size": int,
+    "attn_implementation": str,
+    "max_pixels": int,
+    "min_pixels": int,
+    "do_image_splitting": bool,
+}
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Words whose token ids are worked out at load time, so that info() (and so the run fingerprint) is the same
+# before and after any request: the official pair, its synonyms (protocol 4.4) and the Q-Align levels.
+KNOWN_WORDS = (
+    "good",
+    "poor",
+    "high",
+    "low",
+    "fine",
+    "bad",
+    "excellent",
+    "fair",
+    "average",
+    "medium",
+    "acceptable",
+)
+CONFIG_FILES = (".json", ".jinja", ".txt", ".model")
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+T = TypeVar("T")
+
+
+def create(arg: str, options: Mapping[str, str]) -> HFModel:
+    """The ``hf:`` factory: options are checked before anything heavy is imported or loaded."""
+    opts = parse_options(options, OPTIONS, "hf")
+    _check_choices(opts)
+    if not arg.strip():
+        raise UsageError(
+            "hf: needs a model id or a folder, e.g. hf:llava-hf/llava-1.5-7b-hf or hf:./my-model"
+        )
+    if _IMPORT_ERROR is not None:
+        raise MissingDependency("transformers", "hf")
+    return HFModel(arg.strip(), **opts)
+
+
+def _check_choices(opts: dict[str, Any]) -> None:
+    dtype = opts.get("dtype")
+    if dtype is not None and dtype not in DTYPES:
+        raise UsageError(
+            f"model option 'dtype={dtype}' for hf is not one of {', '.join(DTYPES)}",
+            hint=did_you_mean(dtype, list(DTYPES)),
+        )
+    device = opts.get("device")
+    if device is not None and not (device in {"cpu", "cuda", "mps", "auto"} or device.startswith("cuda:")):
+        raise UsageError(f"model option 'device={device}' for hf must be cpu, cuda, cuda:N, mps or auto")
+    for key in ("max_new_tokens", "batch_size", "max_pixels", "min_pixels"):
+        if key in opts and opts[key] <= 0:
+            raise UsageError(f"model option '{key}' for hf must be positive")
+
+
+class HFModel:
+    """A transformers image-text-to-text model with the ``generate``, ``score_tokens`` and ``score_options``
+    capabilities. Build it with :func:`create` (``hf:ID_OR_PATH`` and ``-M`` options)."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        device_map: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        max_new_tokens: int | None = None,
+        batch_size: int | None = None,
+        attn_implementation: str | None = None,
+        max_pixels: int | None = None,
+        min_pixels: int | None = None,
+        do_image_splitting: bool | None = None,
+    ) -> None:
+        self.source = source
+        self._local = _local_folder(source)
+        self.name = self._local.name if self._local else source
+        self._trust = trust_remote_code
+        self._revision = revision
+        self._max_new_tokens = max_new_tokens
+        self._attn = attn_implementation
+        self._device_map = device_map
+        self._image_options = {
+            k: v
+            for k, v in (
+                ("max_pixels", max_pixels),
+                ("min_pixels", min_pixels),
+                ("do_image_splitting", do_image_splitting),
+            )
+            if v is not None
+        }
+        self._device = _resolve_device(device) if device_map is None else None
+        where = str(self._local) if self._local else source
+        common = {"trust_remote_code": trust_remote_code, **({"revision": revision} if revision else {})}
+
+        self.config = self._load("config", lambda: transformers.AutoConfig.from_pretrained(where, **common))
+        self.processor = self._load_processor(where, common)
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"  # the last position of every row is then its real last token
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        # the processor's template, else the tokenizer's (which the processor would not look at by itself)
+        self._template: str | None = None
+        if not getattr(self.processor, "chat_template", None):
+            self._template = getattr(self.tokenizer, "chat_template", None)
+            if not isinstance(self._template, str):
+                raise ModelError(
+                    f"model '{source}' has no chat template, so qbench cannot render its prompts",
+                    hint="add the chat_template.jinja of the model's base checkpoint to the folder",
+                )
+
+        load_kwargs: dict[str, Any] = {**common, "dtype": self._torch_dtype(dtype)}
+        if device_map is not None:
+            if importlib.util.find_spec("accelerate") is None:
+                raise ModelError(
+                    f"model option device_map={device_map} needs the Python package 'accelerate'",
+                    hint="pip install accelerate, or use -M device=cuda",
+                )
+            load_kwargs["device_map"] = device_map
+        if attn_implementation:
+            load_kwargs["attn_implementation"] = attn_implementation
+        self.model = self._load(
+            "model", lambda: transformers.AutoModelForImageTextToText.from_pretrained(where, **load_kwargs)
+        )
+        if self._device is not None:
+            self.model.to(self._device)
+        self.model.eval()
+        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 4)
+
+        forward = inspect.signature(self.model.forward).parameters
+        self._takes_positions = "position_ids" in forward and callable(
+            getattr(self.model, "_prepare_position_ids_for_generation", None)
+        )
+        self._takes_logits_to_keep = "logits_to_keep" in forward
+        self._takes_use_cache = "use_cache" in forward
+        self._folder_hash = folder_hash(self._local) if self._local else None
+        self._word_tokens: dict[str, dict[str, Any]] = {}
+        for word in KNOWN_WORDS:
+            self.word_token(word)
+
+    # -- loading -------------------------------------------------------------------------------------------
+    def _load(self, what: str, load: Callable[[], T]) -> T:
+        """Run a transformers loader and turn its many failure modes into one clear ModelError line."""
+        try:
+            return load()
+        except QBenchError:
+            raise
+        except ImportError as exc:
+            if "num2words" in str(exc):  # SmolVLM's processor spells frame counts with it
+                raise MissingDependency("num2words", "hf") from exc
+            raise self._load_error(what, exc) from exc
+        except Exception as exc:
+            raise self._load_error(what, exc) from exc
+
+    def _load_error(self, what: str, exc: Exception) -> ModelError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "trust_remote_code" in str(exc):
+            return ModelError(
+                f"model '{self.source}' runs its own code from the repository, which qbench does not "
+                "run unless asked",
+                hint="-M trust_remote_code=true, if you trust that code",
+            )
+        if self._local is None and isinstance(exc, OSError) and _offline():
+            return ModelError(
+                f"model '{self.source}' is not a local folder and is not in the Hugging Face cache, "
+                "and the hub cannot be reached (HF_HUB_OFFLINE is set)",
+                hint="download it first, or give the path of a local folder",
+            )
+        if self._local is None and isinstance(exc, OSError):
+            return ModelError(f"model '{self.source}' could not be found or downloaded: {text}")
+        if "Unrecognized configuration class" in str(exc) or "Unrecognized model" in str(exc):
+            return ModelError(
+                f"model '{self.source}' is not an image-text-to-text model transformers knows: {text}"
+            )
+        return ModelError(f"model '{self.source}': cannot load its {what}: {type(exc).__name__}: {text}")
+
+    def _load_processor(self, where: str, common: dict[str, Any]) -> Any:
+        from qbench.models.hf_processors import is_real_processor, load_processor
+
+        if self._local is not None and not any((self._local / f).is_file() for f in PROCESSOR_FILES):
+            raise ModelError(
+                f"model folder '{self.source}' has no image processor "
+                f"(none of {', '.join(PROCESSOR_FILES)}), so its images cannot be prepared",
+                hint="copy the processor files of the model's base checkpoint into the folder",
+            )
+
+        processor = self._load("processor", lambda: load_processor(where, self.config, **common))
+        if not is_real_processor(processor):
+            got = type(processor).__name__
+            raise ModelError(
+                f"model '{self.source}' has no usable image processor: transformers' AutoProcessor "
+                f"returned only a {got}, so images would be silently dropped",
+                hint="the folder needs processor_config.json or preprocessor_config.json",
+            )
+        self._apply_image_options(processor.image_processor)
+        return processor
+
+    def _apply_image_options(self, image_processor: Any) -> None:
+        """``max_pixels``/``min_pixels`` (Qwen-style pixel budgets) and ``do_image_splitting`` (Idefics3,
+        SmolVLM), set on the loaded image processor so that every processor call uses them."""
+        from transformers.image_utils import SizeDict
+
+        kind = type(image_processor).__name__
+        pixels = {k: self._image_options[k] for k in ("min_pixels", "max_pixels") if k in self._image_options}
+        if pixels:
+            size = getattr(image_processor, "size", None)
+            if not (
+                hasattr(image_processor, "merge_size")
+                and isinstance(size, SizeDict)
+                and size.longest_edge
+                and size.shortest_edge
+            ):
+                raise UsageError(
+                    f"model options min_pixels/max_pixels are for Qwen-style image processors "
+                    f"(a pixel budget per image); '{self.source}' uses {kind}"
+                )
+            fields = {k: getattr(size, k) for k in SizeDict.__dataclass_fields__}
+            fields["shortest_edge"] = pixels.get("min_pixels", size.shortest_edge)
+            fields["longest_edge"] = pixels.get("max_pixels", size.longest_edge)
+            if fields["shortest_edge"] > fields["longest_edge"]:
+                raise UsageError("model option min_pixels must not exceed max_pixels")
+            image_processor.size = SizeDict(**fields)
+        if "do_image_splitting" in self._image_options:
+            if not hasattr(image_processor, "do_image_splitting"):
+                raise UsageError(
+                    f"model option do_image_splitting is for processors that tile images "
+                    f"(Idefics3, SmolVLM); '{self.source}' uses {kind}"
+                )
+            image_processor.do_image_splitting = self._image_options["do_image_splitting"]
+
+    def _torch_dtype(self, name: str) -> Any:
+        return "auto" if name == "auto" else getattr(torch, name)
+
+    @property
+    def device(self) -> Any:
+        return self.model.device if hasattr(self, "model") else torch.device(self._device or "cpu")
+
+    # -- identity --------------------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What identifies this model's numbers: weights, dtype, device, image settings, template, tokens."""
+        image_processor = self.processor.image_processor
+        settings = {
+            k: v
+            for k, v in sorted(image_processor.to_dict().items())
+            if not k.startswith("_") and k not in {"processor_class", "auto_map"}
+        }
+        for key in (
+            "image_seq_len",
+            "image_seq_length",
+            "num_image_tokens",
+            "patch_size",
+            "vision_feature_select_strategy",
+            "num_additional_image_tokens",
+        ):
+            if getattr(self.processor, key, None) is not None:
+                settings[f"processor.{key}"] = getattr(self.processor, key)
+        template = self._template or self.processor.chat_template
+        split = sorted(w for w, t in self._word_tokens.items() if t["pieces"] > 1)
+        info: dict[str, Any] = {
+            "kind": "hf",
+            "model": self.source,
+            "class": type(self.model).__name__,
+            "processor": type(self.processor).__name__,
+            "image_processor": type(image_processor).__name__,
+            "image_settings": json.loads(json.dumps(settings, default=str)),
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.device) if self._device_map is None else f"device_map={self._device_map}",
+            "chat_template_sha256": hashlib.sha256(str(template).encode()).hexdigest()[:16],
+            "assistant_join": "one space after a generation prompt not ending in white space (protocol 8.1)",
+            "level_tokens": {
+                w: {"id": t["id"], "token": t["token"]} for w, t in sorted(self._word_tokens.items())
+            },
+            "split_words": split,
+            "trust_remote_code": self._trust,
+        }
+        if self._local is not None:
+            info["path"] = str(self._local)
+            info["folder_hash"] = self._folder_hash
+        else:
+            info["revision"] = self._revision or getattr(self.config, "_commit_hash", None)
+        if self._max_new_tokens is not None:
+            info["max_new_tokens"] = self._max_new_tokens
+        if self._attn:
+            info["attn_implementation"] = self._attn
+        return info
+
+    def word_token(self, word: str) -> dict[str, Any]:
+        """``word``'s token by protocol 8.2: the first id added when `` {word}`` follows the A3 prefix."""
+        if word in self._word_tokens:
+            return self._word_tokens[word]
+        base = self.tokenizer(prompts.A3_PREFIX, add_special_tokens=False)["input_ids"]
+        full = self.tokenizer(f"{prompts.A3_PREFIX} {word}", add_special_tokens=False)["input_ids"]
+        start = next((i for i, (a, b) in enumerate(zip(base, full)) if a != b), len(base))
+        if start >= len(full):
+            raise ModelError(f"the tokenizer of '{self.source}' adds no token for the word '{word}'")
+        entry = {
+            "id": int(full[start]),
+            "token": self.tokenizer.convert_ids_to_tokens(int(full[start])),
+            "pieces": len(full) - start,
+            "warned": False,
+        }
+        self._word_tokens[word] = entry
+        return entry
+
+    def _word_id(self, word: str) -> int:
+        """The id used for ``word`` in a request; a split word is announced once (info() records it too)."""
+        entry = self.word_token(word)
+        if entry["pieces"] > 1 and not entry["warned"]:
+            entry["warned"] = True
+            log.warning(
+                "level word '%s' splits into %d tokens in %s; its first token %r is used (protocol 8.2)",
+                word,
+                entry["pieces"],
+                self.name,
+                entry["token"],
+            )
+        return int(entry["id"])
+
+    # -- rendering -------------------------------------------------------------------------------------------
+    def render(self, request: Request, reply: str = "") -> tuple[str, list[Any]]:
+        """The request as the model's chat template writes it (generation prompt included), with ``reply``
+        (the assistant prefix, or prefix and option) after it, and the images in their placeholders' order."""
+        content: list[dict[str, Any]] = []
+        images: list[Any] = []
+        for part in request.content:
+            if isinstance(part, ImageSlot):
+                if part.index >= len(request.images):
+                    raise ModelError(f"request has no decoded pixels for image {part.index} (only its key)")
+                content.append({"type": "image"})
+                images.append(request.images[part.index])
+            else:
+                content.append({"type": "text", "text": part.text})
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
+        messages.append({"role": "user", "content": content})
+        text = self.processor.apply_chat_template(
+            messages, chat_template=self._template, add_generation_prompt=True, tokenize=False
+        )
+        return join_reply(text, reply), images
+
+    def _encode(self, texts: list[str], images: list[list[Any]]) -> Any:
+        """One processor call for the whole batch, left padded, on the model's device and dtype."""
+        kwargs: dict[str, Any] = {
+            "text": texts,
+            "return_tensors": "pt",
+            "padding": True,
+            "padding_side": "left",
+        }
+        if any(images):
+            kwargs["images"] = images
+        bos = self.tokenizer.bos_token
+        # as transformers' apply_chat_template(tokenize=True): a template that writes BOS gets no second one
+        kwargs["add_special_tokens"] = not (bos and texts[0].startswith(bos))
+        batch = self.processor(**kwargs)
+        device, dtype = self.device, self.model.dtype
+        return {
+            k: (v.to(device, dtype=dtype) if torch.is_floating_point(v) else v.to(device))
+            if isinstance(v, torch.Tensor)
+            else v
+            for k, v in batch.items()
+        }
+
+    def _forward(self, batch: Any, *, last_only: bool) -> Any:
+        """Logits of one forward pass, with the positions ``generate`` would give a left-padded batch."""
+        kwargs = dict(batch)
+        if self._takes_positions:
+            try:
+                kwargs["position_ids"] = self.model._prepare_position_ids_for_generation(
+                    batch["input_ids"], dict(batch)
+                )
+            except Exception:  # a family without the hook's expectations: let the model infer positions
+                log.debug("position ids from the generation hook failed", exc_info=True)
+        if last_only and self._takes_logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        if self._takes_use_cache:
+            kwargs["use_cache"] = False
+        return self.model(**kwargs).logits
+
+    # -- capabilities ----------------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[Request]) -> list[str | Exception]:
+        """Greedy (or the model's sampling for ``greedy=False``) answers, new tokens only, special tokens
+        skipped. Requests are batched by their generation settings."""
+        out: list[str | Exception] = [""] * len(requests)
+        groups: dict[tuple[bool, int, bool], list[int]] = {}
+        for i, req in enumerate(requests):
+            limit = self._max_new_tokens or req.max_new_tokens
+            groups.setdefault((req.greedy, limit, bool(req.images)), []).append(i)
+        for (greedy, limit, _), idx in groups.items():
+            results = self._robust(
+                [requests[i] for i in idx], lambda rs, g=greedy, n=limit: self._generate(rs, g, n)
+            )
+            for i, res in zip(idx, results):
+                out[i] = res
+        return out
+
+    def _generate(self, requests: Sequence[Request], greedy: bool, limit: int) -> list[str]:
+        rendered = [self.render(r, r.assistant_prefix) for r in requests]
+        batch = self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered])
+        settings: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": self.tokenizer.pad_token_id}
+        if greedy:
+            settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            settings["do_sample"] = True
+        with torch.inference_mode():
+            output = self.model.generate(**batch, **settings)
+        new = output[:, batch["input_ids"].shape[1] :]
+        return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+    def score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float] | Exception]:
+        """Raw next-token logits (float32) of each request's ``words`` after its assistant prefix."""
+        out: list[dict[str, float] | Exception] = [{} for _ in requests]
+        for idx in _by_images(requests):
+            for i, res in zip(idx, self._robust([requests[i] for i in idx], self._score_tokens)):
+                out[i] = res
+        return out
+
+    def _score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float]]:
+        ids = [{w: self._word_id(w) for w in r.words} for r in requests]
+        rendered = [self.render(r, r.assistant_prefix) for r in requests]
+        batch = self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered])
+        with torch.inference_mode():
+            last = self._forward(batch, last_only=True)[:, -1, :].float()
+        return [{w: float(last[row, tid]) for w, tid in words.items()} for row, words in enumerate(ids)]
+
+    def score_options(self, requests: Sequence[Request]) -> list[list[float] | Exception]:
+        """Per option, the mean next-token NLL of the whole sequence (prompt, prefix, option); lower wins."""
+        out: list[list[float] | Exception] = [[] for _ in requests]
+        for idx in _by_images(requests):
+            for i, res in zip(idx, self._robust([requests[i] for i in idx], self._score_options)):
+                out[i] = res
+        return out
+
+    def _score_options(self, requests: Sequence[Request]) -> list[list[float]]:
+        flat: list[tuple[int, str, list[Any]]] = []
+        for n, req in enumerate(requests):
+            for option in req.options:
+                text, images = self.render(req, join_reply(req.assistant_prefix, option))
+                flat.append((n, text, images))
+        losses: list[list[float]] = [[] for _ in requests]
+        for start in range(0, len(flat), self.batch_size):
+            chunk = flat[start : start + self.batch_size]
+            batch = self._encode([t for _, t, _ in chunk], [imgs for _, _, imgs in chunk])
+            with torch.inference_mode():
+                logits = self._forward(batch, last_only=False)
+                for row, (n, _, _) in enumerate(chunk):
+                    losses[n].append(
+                        sequence_loss(logits[row], batch["input_ids"][row], batch["attention_mask"][row])
+                    )
+        return losses
+
+    def _robust(
+        self, requests: Sequence[Request], call: Callable[[Sequence[Request]], list[T]]
+    ) -> list[T | Exception]:
+        """The batch at once; if that fails, one request at a time, so one bad item does not sink the rest."""
+        try:
+            return list(call(requests))
+        except QBenchError as exc:
+            if exc.exit_code == 2 and not isinstance(exc, ModelError):
+                raise
+            if len(requests) == 1:
+                return [exc]
+        except Exception as exc:
+            if len(requests) == 1:
+                return [exc]
+            log.warning("a batch of %d failed (%s: %s); retrying one request at a time",
+                        len(requests), type(exc).__name__, exc)
+            log.debug("hf batch failure", exc_info=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        results: list[T | Exception] = []
+        for req in requests:
+            try:
+                results.append(call([req])[0])
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        """Free the weights now (a run may load a judge next)."""
+        if hasattr(self, "model"):
+            del self.model
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def join_reply(prompt: str, reply: str) -> str:
+    """``prompt`` then ``reply``, with one space between them when ``prompt`` does not end in white space
+    (protocol 8.1); an empty side gives the other unchanged."""
+    if not reply or not prompt:
+        return prompt or reply
+    return prompt + reply if prompt[-1].isspace() else f"{prompt} {reply}"
+
+
+def sequence_loss(logits: Any, input_ids: Any, attention_mask: Any) -> float:
+    """Mean next-token NLL over one row's real tokens: exactly ``model(labels=input_ids).loss`` of that row
+    alone. A left pad is neither a target nor a context, so batching leaves the value unchanged."""
+    mask = attention_mask.bool()
+    valid = mask[1:] & mask[:-1]
+    nll = torch.nn.functional.cross_entropy(logits[:-1].float(), input_ids[1:], reduction="none")
+    return float(nll[valid].mean())
+
+
+def _by_images(requests: Sequence[Request]) -> list[list[int]]:
+    """Indices split into requests with images and without: processors cannot mix them in one call."""
+    with_images = [i for i, r in enumerate(requests) if r.images]
+    without = [i for i, r in enumerate(requests) if not r.images]
+    return [g for g in (with_images, without) if g]
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(k, "").strip().lower() in {"1", "true", "yes", "on"}
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _local_folder(source: str) -> Path | None:
+    """The folder ``source`` names, None for a hub id; a path-like source that does not exist is an error."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if path.exists():
+        raise ModelError(f"model path '{source}' is a file; give the folder that holds config.json")
+    looks_like_path = (
+        source.startswith((".", "/", "~", "\\"))
+        or source.count("/") > 1
+        or "\\" in source
+        or (len(source) > 1 and source[1] == ":")
+    )
+    if looks_like_path:
+        raise ModelError(f"model folder '{source}' does not exist")
+    return None
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(
+            f"device '{device}' was asked for, but torch sees no CUDA device",
+            hint="-M device=cpu, or install a CUDA build of torch",
+        )
+    return device
+
+
+def folder_hash(folder: Path) -> str:
+    """A fingerprint of a local checkpoint without reading its weights: every file's name and size, plus the
+    full text of the small config files (a changed processor setting keeps the size but not the text)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        size = path.stat().st_size
+        digest.update(f"{rel.as_posix()}\0{size}\n".encode())
+        if path.suffix in CONFIG_FILES and size < (1 << 20):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
