@@ -278,11 +278,17 @@ def cache(action: str) -> None:
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to this file.")
 @click.option("--references/--no-references", default=False, help="Add the published reference rows.")
-def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: bool) -> None:
+@click.option(
+    "--compare", is_flag=True, help="Two runs (or folders of runs): paired differences with significance."
+)
+def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: bool, compare: bool) -> None:
     """Report every run found under PATHS as a table, markdown, CSV, JSON or HTML."""
     from qbench.report.rows import run_rows
     from qbench.store import find_runs
 
+    if compare:
+        _report_comparison(paths, fmt, output)
+        return
     runs = find_runs(paths)
     if not runs:
         from qbench.errors import DataError
@@ -295,6 +301,8 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
             click.echo(f"wrote {written}")
         return
     rows = run_rows(runs)
+    if references:
+        rows += _reference_rows(rows)
     if fmt == "table" and output is None:
         from rich.console import Console
 
@@ -307,6 +315,53 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
     from qbench.report.render import render
 
     text = render(rows, "md" if fmt == "table" else fmt)
+    if output:
+        from qbench.data.jsonfile import write_text_atomic
+
+        write_text_atomic(output, text)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+def _reference_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The published rows that fit these runs: their tasks, and for A1 their split and single/pair kind."""
+    try:
+        from qbench.report.references import reference_rows
+    except ImportError:
+        log.warning("this qbench has no published reference rows yet; --references is ignored")
+        return []
+    out: list[dict[str, Any]] = []
+    for task in sorted({str(r["task"]) for r in rows}):
+        own = [r for r in rows if r["task"] == task]
+        if task != "a1":
+            out += reference_rows(task)
+            continue
+        from qbench.report.leaderboard import is_pair
+
+        kinds = {is_pair(r) for r in own}
+        pairs = kinds.pop() if len(kinds) == 1 else None
+        for split in sorted({r.get("split") or "" for r in own}):
+            out += reference_rows("a1", split=split if split in ("dev", "test") else None, pairs=pairs)
+    return out
+
+
+def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    from qbench.report.compare import compare_paths, comparison_table, render_comparison
+
+    if len(paths) != 2:
+        raise UsageError(f"--compare takes exactly two runs (or folders of runs), got {len(paths)}")
+    results = compare_paths(paths[0], paths[1])
+    if fmt == "table" and output is None:
+        from rich.console import Console
+
+        console = Console()
+        for result in results:
+            console.print(comparison_table(result))
+        return
+    if fmt == "submission":
+        raise UsageError("--compare cannot be written as a submission")
+    text = render_comparison(results, fmt)
     if output:
         from qbench.data.jsonfile import write_text_atomic
 
