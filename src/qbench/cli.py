@@ -236,13 +236,17 @@ def score(
 # -- merge -------------------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Runs folder for the merged run.")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Runs folder for the merged run."
+)
 def merge(runs: tuple[Path, ...], out: Path) -> None:
     """Merge the shard runs of one configuration (--shard 1/N ... N/N) into one run."""
     from qbench.merge import merge_runs
 
     merged = merge_runs(list(runs), out)
-    click.echo(f"merged {len(merged.manifest['merged_from'])} shards ({merged.manifest['n']} samples): {merged.path}")
+    click.echo(
+        f"merged {len(merged.manifest['merged_from'])} shards ({merged.manifest['n']} samples): {merged.path}"
+    )
 
 
 # -- cache -------------------------------------------------------------------------------------------------
@@ -259,7 +263,9 @@ def cache(action: str) -> None:
     try:
         if action == "stats":
             stats = store.stats()
-            click.echo(f"{stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB at {stats['path']}")
+            click.echo(
+                f"{stats['entries']} cached responses, {stats['bytes'] / 1e6:.1f} MB at {stats['path']}"
+            )
         else:
             click.echo(f"removed {store.clear()} cached responses")
     finally:

@@ -153,7 +153,9 @@ def fingerprint_path(path: Path, extra: str = "") -> str:
                 _hash_file(digest, file)
             else:
                 stat = file.stat()
-                digest.update(f"{file.relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+                digest.update(
+                    f"{file.relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+                )
     digest.update(extra.encode())
     return digest.hexdigest()
 

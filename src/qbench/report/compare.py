@@ -35,7 +35,7 @@ from qbench.data.databases import display_name, find_database
 from qbench.errors import UsageError
 from qbench.metrics import grouped_correlations
 from qbench.store import Run, find_runs, load_run
-from qbench.tasks.assessment import _half
+from qbench.tasks.assessment import half_of
 from qbench.types import Record
 
 log = logging.getLogger("qbench")
@@ -388,7 +388,7 @@ def _halves(dataset: str, names: Sequence[str]) -> list[str] | None:
     db = find_database(dataset)
     if not db or not db.halves:
         return None
-    groups = [_half(name, db.halves) for name in names]
+    groups = [half_of(name, db.halves) for name in names]
     return None if None in groups else [str(g) for g in groups]
 
 

@@ -67,25 +67,33 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
         [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []),
     )
     labels = list(dict.fromkeys(row_label(r, with_dataset=False) for r in rows))
+    partial: list[str] = []
     for model in labels:
         cells: list[Any] = []
-        srccs, plccs = [], []
+        srcc_of: list[float] = []
+        plcc_of: list[float] = []
         for dataset in datasets:
             match = [r for r in rows if row_label(r, with_dataset=False) == model and r["dataset"] == dataset]
-            if not match:
-                cells.append("-")
-                continue
-            m = match[-1]["metrics"]
-            srccs.append(m.get("srcc", math.nan))
-            plccs.append(m.get("plcc", math.nan))
-            cells.append(f"{_fmt(m.get('srcc'))}/{_fmt(m.get('plcc'))}")
+            m = match[-1]["metrics"] if match else {}
+            srcc_of.append(float(m.get("srcc", math.nan) if m.get("srcc") is not None else math.nan))
+            plcc_of.append(float(m.get("plcc", math.nan) if m.get("plcc") is not None else math.nan))
+            cells.append(f"{_fmt(m.get('srcc'))}/{_fmt(m.get('plcc'))}" if match else "-")
         if len(datasets) > 1:
-            complete = len(srccs) == len(datasets)
-            avg = f"{_fmt(sum(srccs) / len(srccs))}/{_fmt(sum(plccs) / len(plccs))}" if srccs else "-"
-            cells.append(avg if complete else f"{avg}*")
-            if not complete:
-                board.notes.append(f"* {model}: average over {len(srccs)} of {len(datasets)} databases")
+            official = [d for d in datasets if d in DATABASES]
+            have = [i for i, d in enumerate(datasets) if d in DATABASES and not math.isnan(srcc_of[i])]
+            if have:
+                avg = (
+                    f"{_fmt(sum(srcc_of[i] for i in have) / len(have))}/"
+                    f"{_fmt(sum(plcc_of[i] for i in have) / len(have))}"
+                )
+                cells.append(avg if len(have) == len(official) else f"{avg}*")
+                if len(have) < len(official):
+                    partial.append(model)
+            else:
+                cells.append("-")
         board.rows.append((model, cells))
+    if partial:
+        board.notes.append("* averaged over the official databases present: " + ", ".join(partial))
     return board
 
 

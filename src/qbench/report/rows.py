@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from qbench.errors import DataError
@@ -37,6 +38,19 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[d
                 "status": run.status,
             }
         )
+    _disambiguate(rows)
     if not rows:
         raise DataError("no complete runs found", file=", ".join(str(r.path) for r in runs) or None)
     return rows
+
+
+def _disambiguate(rows: list[dict[str, Any]]) -> None:
+    """Two runs of one model name on one dataset (other options, seeds) get their fingerprints in the name."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        key = (row["task"], row["model"], row["dataset"], row["split"], row.get("judge"))
+        seen[key] = seen.get(key, 0) + 1
+    for row in rows:
+        key = (row["task"], row["model"], row["dataset"], row["split"], row.get("judge"))
+        if seen[key] > 1:
+            row["model"] = f"{row['model']} #{Path(row['path']).name[:6]}"

@@ -89,7 +89,7 @@ def iqa_metrics(
     db = find_database(dataset)
     groups = None
     if db and db.halves:
-        groups = [_half(name, db.halves) for name in names]
+        groups = [half_of(name, db.halves) for name in names]
         if None in groups:
             groups = None  # names do not follow the rule (a subset or a renamed copy): plain correlations
     metrics: dict[str, Any] = grouped_correlations(pred, gt, groups, logistic=logistic, label=dataset)  # type: ignore[arg-type]
@@ -106,6 +106,6 @@ def iqa_metrics(
     return metrics
 
 
-def _half(name: str, prefixes: tuple[str, ...]) -> str | None:
+def half_of(name: str, prefixes: tuple[str, ...]) -> str | None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     return next((p for p in prefixes if base.startswith(p)), None)
