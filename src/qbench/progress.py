@@ -20,6 +20,7 @@ class Progress:
         self._last_line = self.start
         interactive = sys.stderr.isatty() and not os.environ.get("CI")
         self._bar_enabled = interactive if enabled is None else (enabled and interactive)
+        self._silent = enabled is False  # the caller prints its own summary (e.g. the demo)
         self._bar = None
         self._task = None
 
@@ -53,7 +54,7 @@ class Progress:
         rate = self.done / max(now - self.start, 1e-9)
         if self._bar is not None:
             self._bar.update(self._task, advance=n, rate=f"{rate:.1f}/s")
-        elif now - self._last_line >= 10 or self.done == self.total:
+        elif not self._silent and (now - self._last_line >= 10 or self.done == self.total):
             self._last_line = now
             log.info("%s: %d/%d (%.1f/s)", self.label, self.done, self.total, rate)
 
