@@ -187,9 +187,9 @@ def record_batches(model: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     encode = model._encode
 
-    def recording(texts: list[str], images: list[list[Any]]) -> Any:
+    def recording(texts: list[str], images: list[list[Any]], processor: Any = None) -> Any:
         sizes.append(len(texts))
-        return encode(texts, images)
+        return encode(texts, images, processor)
 
     monkeypatch.setattr(model, "_encode", recording)
     return sizes
@@ -449,3 +449,19 @@ def test_a_bad_request_fails_alone() -> None:
     assert isinstance(results[1], ModelError) and "no decoded pixels" in str(results[1])
     assert results[0] == pytest.approx(model.score_tokens([a3_request(IMAGES[0])])[0])
     assert math.isfinite(results[0]["good"])
+
+
+def test_prepared_batches_from_other_threads_score_exactly_the_same() -> None:
+    """The runner pre-processes batches in threads (model.prepare); each thread has its own processor copy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = adapter("llava")
+    requests = [a3_request(img) for img in (IMAGES * 2)[:6]]
+    plain = model.score_tokens(requests[:3]) + model.score_tokens(requests[3:])
+    with ThreadPoolExecutor(2) as pool:
+        prepared = list(pool.map(lambda rs: model.prepare("score_tokens", rs), [requests[:3], requests[3:]]))
+    threaded = model.score_tokens(requests[:3], prepared=prepared[0]) + model.score_tokens(
+        requests[3:], prepared=prepared[1]
+    )
+    assert threaded == plain
+    assert model.prepare("generate", requests) is None

@@ -151,6 +151,20 @@ def _print_result(result: Any) -> None:
     console.print(f"run: {result.path}")
 
 
+def _print_runs(runs: list[Any]) -> None:
+    """The runs' leaderboards and folders, after an import or a re-scoring."""
+    from rich.console import Console
+
+    from qbench.report.render import rich_tables
+    from qbench.report.rows import run_rows
+
+    console = Console()
+    for table in rich_tables(run_rows(runs)):
+        console.print(table)
+    for r in runs:
+        console.print(f"run: {r.path}")
+
+
 # -- import ------------------------------------------------------------------------------------------------
 @cli.command("import")
 @click.argument("task", type=click.Choice(["a1", "a3"]))
@@ -178,10 +192,7 @@ def import_(
     data: str | None,
 ) -> None:
     """Turn saved model outputs (official output files) into runs, scored without the model."""
-    from rich.console import Console
 
-    from qbench.report.render import rich_tables
-    from qbench.report.rows import run_rows
 
     if task == "a3":
         from qbench.importer import import_a3
@@ -193,11 +204,7 @@ def import_(
         from qbench.tasks.perception_import import import_a1
 
         runs = import_a1(list(files), model=model, out=out, dataset=dataset, split=split, data=data)
-    console = Console()
-    for table in rich_tables(run_rows(runs)):
-        console.print(table)
-    for r in runs:
-        console.print(f"run: {r.path}")
+    _print_runs(runs)
 
 
 # -- score -------------------------------------------------------------------------------------------------
@@ -217,20 +224,13 @@ def score(
     no_cache: bool,
 ) -> None:
     """Score stored responses again (new rules, or a new --judge) into new runs; old runs stay as they are."""
-    from rich.console import Console
 
-    from qbench.report.render import rich_tables
-    from qbench.report.rows import run_rows
     from qbench.rescoring import score_paths
 
     new_runs = score_paths(
         list(runs), judge=judge, judge_options=_pairs(judge_options, "-J"), out=out, cache=not no_cache
     )
-    console = Console()
-    for table in rich_tables(run_rows(new_runs)):
-        console.print(table)
-    for r in new_runs:
-        console.print(f"run: {r.path}")
+    _print_runs(new_runs)
 
 
 # -- merge -------------------------------------------------------------------------------------------------

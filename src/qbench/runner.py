@@ -1,8 +1,8 @@
-"""plan -> skip finished -> decode in parallel -> batched model calls -> records -> metrics.
+"""plan -> skip finished -> batches through the pipeline (or Ray) -> judge -> records -> metrics.
 
-The runner is the only place that connects data, task, model and store. Images are decoded by a pool of
-threads a few batches ahead of the model (Pillow releases the GIL while decoding), so large photos and model
-forwards overlap; records are appended as each batch finishes, so a kill loses at most one batch.
+The runner is the only place that connects data, task, model and store. The batch pipeline itself (parallel
+decoding, cache lookups, model pre-processing ahead of the model) lives in :mod:`qbench.pipeline`; records are
+appended as each batch finishes, so a kill loses at most one batch.
 """
 
 from __future__ import annotations
@@ -10,27 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qbench import __version__
-from qbench.cache import ResponseCache, cache_key
+from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
-from qbench.data.images import file_key, open_image
-from qbench.errors import QBenchError, RunError, UsageError
+from qbench.errors import RunError, UsageError
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
+from qbench.pipeline import CachedCaller, local_batches
 from qbench.progress import Progress
 from qbench.registry import TASKS
 from qbench.store import Run, slug
-from qbench.types import Record, Request, Sample
+from qbench.types import Record, Sample
 
 log = logging.getLogger("qbench")
 
@@ -194,9 +191,9 @@ def _execute(
     label = f"{config.task} {model_name(model)} {dataset.name}"
     caller = CachedCaller(model, capability, cache)
     if config.executor == "ray":
-        from qbench.executors.ray_executor import ray_batches
+        from qbench.executors.ray_executor import RayBatches
 
-        batches: Any = ray_batches(todo, batch_size, task, config, capability, dataset, model_options(config))
+        batches: Any = RayBatches(todo, batch_size, task, config, capability, dataset, model_options(config))
     else:
         batches = local_batches(todo, batch_size, task, caller, config.workers)
     with Progress(len(todo), label, config.progress) as progress:
@@ -237,111 +234,9 @@ def _execute(
     return RunResult(path=store.path, metrics=metrics, manifest=store.manifest, errors=0, summary=summary)
 
 
-def _decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchError:
-    try:
-        images = tuple(open_image(p, item=sample.id) for p in sample.images)
-        keys = tuple(file_key(p) for p in sample.images)
-        return images, keys
-    except QBenchError as exc:
-        return exc
-
-
-def local_batches(
-    todo: list[Sample], batch_size: int, task: Any, caller: CachedCaller, workers: int | None
-) -> Iterator[list[Record]]:
-    """Records batch by batch, images decoded by a thread pool a few batches ahead of the model."""
-    with ThreadPoolExecutor(workers or max(1, min(8, os.cpu_count() or 1))) as pool:
-        for batch, decoded in _decoded_batches(todo, batch_size, pool):
-            yield _run_batch(task, caller, batch, decoded)
-
-
-def _decoded_batches(
-    todo: list[Sample], batch_size: int, pool: ThreadPoolExecutor
-) -> Iterator[tuple[list[Sample], list[Any]]]:
-    """Batches with their decoded images, decoding up to PREFETCH_BATCHES ahead of the consumer."""
-    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    pending: deque[tuple[list[Sample], list[Future[Any]]]] = deque()
-    index = 0
-    while index < len(batches) or pending:
-        while index < len(batches) and len(pending) <= PREFETCH_BATCHES:
-            batch = batches[index]
-            pending.append((batch, [pool.submit(_decode, s) for s in batch]))
-            index += 1
-        batch, futures = pending.popleft()
-        yield batch, [f.result() for f in futures]
-
-
-class CachedCaller:
-    """Calls a model capability on a batch, answering what it can from the response cache first."""
-
-    def __init__(self, model: Any, capability: str, cache: ResponseCache) -> None:
-        self.model = model
-        self.capability = capability
-        self.cache = cache
-        self.fingerprint = model_fingerprint(model)
-        self.hits = 0
-
-    def __call__(self, requests: list[Request]) -> list[Any]:
-        keys = [
-            cache_key(self.fingerprint, self.capability, r.describe()) if r.greedy and r.image_keys else None
-            for r in requests
-        ]
-        found = self.cache.get_many(k for k in keys if k)
-        self.hits += len(found)
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        results: list[Any] = [found.get(k) if k else None for k in keys]
-        if missing:
-            asked = [requests[i] for i in missing]
-            if self.capability == "quality":
-                answers = self.model.quality([r.images[0] for r in asked])
-            else:
-                answers = getattr(self.model, self.capability)(asked)
-            if len(answers) != len(asked):
-                raise RunError(f"model returned {len(answers)} results for {len(asked)} requests")
-            fresh = {}
-            for i, answer in zip(missing, answers):
-                results[i] = answer
-                if keys[i] and not isinstance(answer, BaseException):
-                    fresh[keys[i]] = answer
-            self.cache.put_many(fresh)
-        return results
-
-
 def _judge_phase(store: Run, task: Any, judge: Any, samples: list[Sample], cache: ResponseCache) -> None:
     """Judge the finished records that lack this judge's verdicts; judged records are appended (latest wins)."""
     latest = store.records()
     records = [latest[s.id] for s in samples if s.id in latest and latest[s.id].ok]
     judged = task.judge(records, judge, cache)
     store.append(new for new, old in zip(judged, records) if new != old)
-
-
-def _run_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded: list[Any]) -> list[Record]:
-    records: dict[str, Record] = {}
-    ready: list[tuple[Sample, Request]] = []
-    for sample, item in zip(batch, decoded):
-        if isinstance(item, QBenchError):
-            records[sample.id] = Record(sample.id, {}, error=item.one_line())
-            continue
-        images, keys = item
-        ready.append((sample, task.request(sample, images, keys)))
-    if ready:
-        try:
-            results = caller([req for _, req in ready])
-        except QBenchError as exc:
-            if (
-                exc.exit_code == 2
-            ):  # a configuration error (bad key, unknown model): stop, do not retry per item
-                raise
-            results = [exc] * len(ready)
-        except Exception as exc:  # a model failure on this batch: recorded, retried on resume
-            log.debug("model call failed", exc_info=True)
-            results = [exc] * len(ready)
-        for (sample, _), result in zip(ready, results):
-            if isinstance(result, BaseException):
-                records[sample.id] = Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
-            else:
-                try:
-                    records[sample.id] = Record(sample.id, task.output(sample, result))
-                except (KeyError, TypeError, ValueError) as exc:
-                    records[sample.id] = Record(sample.id, {}, error=f"unusable model result: {exc!r}")
-    return [records[s.id] for s in batch]

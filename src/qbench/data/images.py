@@ -26,7 +26,8 @@ def open_image(path: Path, *, draft: int | None = None, item: str | None = None)
         with Image.open(path) as img:
             if draft and img.format == "JPEG":
                 img.draft("RGB", (draft, draft))
-            return img.convert("RGB")
+            img.load()
+            return img if img.mode == "RGB" else img.convert("RGB")  # no copy of an RGB photo
     except FileNotFoundError:
         raise DataError("image file not found", file=path, item=item, field="img_path") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -49,8 +50,8 @@ def check_image(path: Path) -> str | None:
 
 def file_key(path: Path) -> str:
     """A content hash of the image file (bytes, not pixels): the image's identity in the response cache."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()  # hardware-accelerated on most CPUs: ~1 ms for a 2 MB photo
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]

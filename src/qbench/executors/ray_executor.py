@@ -44,8 +44,8 @@ class _Worker:
     ) -> None:
         from qbench.cache import ResponseCache
         from qbench.models.base import load_model
+        from qbench.pipeline import CachedCaller
         from qbench.registry import TASKS
-        from qbench.runner import CachedCaller
 
         self.model = load_model(model, model_options)
         self.task = TASKS.get(task_name)(task_options)
@@ -53,10 +53,10 @@ class _Worker:
         self.caller = CachedCaller(self.model, capability, ResponseCache(enabled=cache_enabled))
 
     def process(self, batch: list[Sample]) -> tuple[list[Record], int]:
-        from qbench.runner import _decode, _run_batch
+        from qbench.pipeline import run_batch
 
         before = self.caller.hits
-        records = _run_batch(self.task, self.caller, batch, [_decode(s) for s in batch])
+        records = run_batch(self.task, self.caller, batch)
         return records, self.caller.hits - before
 
 
@@ -133,14 +133,3 @@ class RayBatches:
             for worker in workers:
                 ray.kill(worker)
 
-
-def ray_batches(
-    todo: list[Sample],
-    batch_size: int,
-    task: Any,
-    config: RunConfig,
-    capability: str,
-    dataset: Dataset,
-    model_options: dict[str, str],
-) -> RayBatches:
-    return RayBatches(todo, batch_size, task, config, capability, dataset, model_options)

@@ -21,12 +21,14 @@ This module imports torch and transformers at import time: it is only imported w
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import inspect
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -193,6 +195,7 @@ class HFModel:
         self._takes_logits_to_keep = "logits_to_keep" in forward
         self._takes_use_cache = "use_cache" in forward
         self._folder_hash = folder_hash(self._local) if self._local else None
+        self._local_state = threading.local()
         self._word_tokens: dict[str, dict[str, Any]] = {}
         for word in KNOWN_WORDS:
             self.word_token(word)
@@ -376,7 +379,7 @@ class HFModel:
         return int(entry["id"])
 
     # -- rendering -------------------------------------------------------------------------------------------
-    def render(self, request: Request, reply: str = "") -> tuple[str, list[Any]]:
+    def render(self, request: Request, reply: str = "", processor: Any = None) -> tuple[str, list[Any]]:
         """The request as the model's chat template writes it (generation prompt included), with ``reply``
         (the assistant prefix, or prefix and option) after it, and the images in their placeholders' order."""
         content: list[dict[str, Any]] = []
@@ -393,12 +396,12 @@ class HFModel:
         if request.system:
             messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
         messages.append({"role": "user", "content": content})
-        text = self.processor.apply_chat_template(
+        text = (processor or self.processor).apply_chat_template(
             messages, chat_template=self._template, add_generation_prompt=True, tokenize=False
         )
         return join_reply(text, reply), images
 
-    def _encode(self, texts: list[str], images: list[list[Any]]) -> Any:
+    def _encode(self, texts: list[str], images: list[list[Any]], processor: Any = None) -> Any:
         """One processor call for the whole batch, left padded, on the model's device and dtype."""
         kwargs: dict[str, Any] = {
             "text": texts,
@@ -411,7 +414,7 @@ class HFModel:
         bos = self.tokenizer.bos_token
         # as transformers' apply_chat_template(tokenize=True): a template that writes BOS gets no second one
         kwargs["add_special_tokens"] = not (bos and texts[0].startswith(bos))
-        batch = self.processor(**kwargs)
+        batch = (processor or self.processor)(**kwargs)
         device, dtype = self.device, self.model.dtype
         return {
             k: (v.to(device, dtype=dtype) if torch.is_floating_point(v) else v.to(device))
@@ -466,18 +469,45 @@ class HFModel:
         new = output[:, batch["input_ids"].shape[1] :]
         return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
-    def score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float] | Exception]:
+    def prepare(self, capability: str, requests: Sequence[Request]) -> Any:
+        """The chat template and processor work (resize, normalise, tokenise) of a ``score_tokens`` batch,
+        done by the runner's preparing thread while the model runs the previous batch. None otherwise."""
+        if capability != "score_tokens" or len(_by_images(requests)) != 1:
+            return None
+        return {"requests": len(requests), "batch": self._encode_for_scores(requests, self._thread_processor())}
+
+    def _thread_processor(self) -> Any:
+        """A private copy of the processor per preparing thread: fast tokenizers must not be shared by threads
+        (a concurrent call can fail with "Already borrowed"). Copies are identical, so results are too."""
+        processor = getattr(self._local_state, "processor", None)
+        if processor is None:
+            processor = self._local_state.processor = copy.deepcopy(self.processor)
+        return processor
+
+    def score_tokens(
+        self, requests: Sequence[Request], prepared: Any = None
+    ) -> list[dict[str, float] | Exception]:
         """Raw next-token logits (float32) of each request's ``words`` after its assistant prefix."""
+        if prepared is not None and prepared["requests"] == len(requests):
+            try:
+                return list(self._score_encoded(requests, prepared["batch"]))
+            except Exception:  # fall back to the plain path, which retries item by item
+                log.debug("scoring a prepared batch failed", exc_info=True)
         out: list[dict[str, float] | Exception] = [{} for _ in requests]
         for idx in _by_images(requests):
             for i, res in zip(idx, self._robust([requests[i] for i in idx], self._score_tokens)):
                 out[i] = res
         return out
 
+    def _encode_for_scores(self, requests: Sequence[Request], processor: Any = None) -> Any:
+        rendered = [self.render(r, r.assistant_prefix, processor) for r in requests]
+        return self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered], processor)
+
     def _score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float]]:
+        return self._score_encoded(requests, self._encode_for_scores(requests))
+
+    def _score_encoded(self, requests: Sequence[Request], batch: Any) -> list[dict[str, float]]:
         ids = [{w: self._word_id(w) for w in r.words} for r in requests]
-        rendered = [self.render(r, r.assistant_prefix) for r in requests]
-        batch = self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered])
         with torch.inference_mode():
             last = self._forward(batch, last_only=True)[:, -1, :].float()
         return [{w: float(last[row, tid]) for w, tid in words.items()} for row, words in enumerate(ids)]

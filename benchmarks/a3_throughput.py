@@ -1,0 +1,182 @@
+"""A3 throughput: ``qbench run a3`` against the official-style loop, same model, same large JPEGs.
+
+Both run as fresh processes, start-up (imports, model load) included. The official scripts score one image at a time: full decode, processor, forward, append a JSON line. qbench
+decodes in parallel threads ahead of the model and batches requests. Both must give identical scores; this
+script checks that, then prints images per second both ways (start-up included), the model-only time (so
+the harness overhead per image is visible), and qbench's peak memory for 1,000 versus 10,000 samples.
+
+    python benchmarks/a3_throughput.py [--images 120] [--megapixels 6] [--batch-size 8]
+
+Run by hand (not in CI). It builds a tiny random LLaVA with tests/tiny_models.py; pass --model FOLDER to use
+a real checkpoint folder instead (e.g. on a GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def make_photos(folder: Path, count: int, megapixels: float) -> Path:
+    """``count`` distinct large JPEGs (upscaled packaged photos plus noise) and an official MOS json."""
+    from qbench.data.synthetic import load_sources
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = list(load_sources().values())
+    width = int((megapixels * 1e6 * 1.5) ** 0.5)
+    height = int(width / 1.5)
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(count):
+        path = folder / f"photo_{i:04d}.jpg"
+        if not path.exists():
+            base = Image.fromarray((sources[i % len(sources)] * 255).astype(np.uint8)).resize((width, height))
+            arr = np.asarray(base, dtype=np.int16) + rng.integers(-12, 12, (height, width, 3), dtype=np.int16)
+            Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=92)
+        items.append({"img_path": path.name, "gt_score": float(rng.uniform(1, 5))})
+    data = folder / "photos.json"
+    data.write_text(json.dumps(items))
+    return data
+
+
+def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
+    """One image at a time, as the authors' scripts: returns (seconds, model-only seconds, scores)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    started = time.perf_counter()
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    tokenizer = processor.tokenizer
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Rate the quality of the image."}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    prompt += ("" if prompt[-1].isspace() else " ") + "The quality of the image is"
+
+    def token(word: str) -> int:
+        base = tokenizer("The quality of the image is", add_special_tokens=False).input_ids
+        return tokenizer(f"The quality of the image is {word}", add_special_tokens=False).input_ids[len(base)]
+
+    good, poor = token("good"), token("poor")
+    model_seconds = 0.0
+    scores = []
+    root = data.parent
+    with open(out_file, "w") as fh:
+        for item in json.loads(data.read_text()):
+            image = Image.open(root / item["img_path"]).convert("RGB")
+            inputs = processor(text=prompt, images=image, return_tensors="pt")
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                logits = model(**inputs).logits[0, -1]
+            model_seconds += time.perf_counter() - t0
+            pair = logits[[good, poor]].float() / 100
+            score = float(torch.softmax(pair, 0)[0])
+            scores.append(score)
+            fh.write(json.dumps({**item, "logit_good": float(logits[good]), "logit_poor": float(logits[poor])}))
+    return time.perf_counter() - started, model_seconds, scores
+
+
+def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
+    """The official-style loop as the authors run it: a fresh ``python`` process (start-up included)."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file)],
+        capture_output=True, text=True, env={**os.environ},
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return seconds, report["model_seconds"], report["scores"]
+
+
+def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "qbench", "-q", "run", "a3", "--model", f"hf:{model_dir}", "--data", str(data),
+         "--out", str(out), "--batch-size", str(batch_size), "--no-cache", "-T", "bootstrap=0"],
+        capture_output=True, text=True, env={**os.environ},
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    (records,) = out.rglob("records.jsonl")
+    by_id = {json.loads(line)["id"]: json.loads(line)["score"] for line in records.read_text().splitlines()}
+    return seconds, [by_id[item["img_path"]] for item in json.loads(data.read_text())]
+
+
+def peak_memory(model_dir: Path, photo_dir: Path, samples: int, work: Path) -> float:
+    """Peak RSS (MB) of a qbench A3 run over ``samples`` items (small images, reused), in a fresh process."""
+    small = work / f"mem{samples}"
+    small.mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        Image.open(next(photo_dir.glob("*.jpg"))).convert("RGB").resize((320, 240)).save(small / f"s{i}.jpg")
+    items = [{"img_path": f"s{i % 8}.jpg", "gt_score": float(i % 5)} for i in range(samples)]
+    data = small / "mem.json"
+    data.write_text(json.dumps(items))
+    code = (
+        "import resource, sys, qbench\n"
+        f"qbench.evaluate('a3', 'hf:{model_dir}', '{data}', out='{small / 'runs'}', batch_size=16, cache=False,"
+        " task_options={'bootstrap': '0'}, progress=False)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--official-loop":
+        _, model_s, scores = official_style(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+        print(json.dumps({"model_seconds": model_s, "scores": scores}))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=120)
+    parser.add_argument("--megapixels", type=float, default=6.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--model", type=Path, default=None, help="a model folder (default: a tiny random LLaVA)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qbench-bench")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    if args.model is None:
+        import tiny_models
+
+        model_dir = tiny_models.build_llava(work / "tiny-llava")
+    else:
+        model_dir = args.model
+    data = make_photos(work / f"photos-{args.megapixels}mp", args.images, args.megapixels)
+    print(f"model: {model_dir}\nimages: {args.images} JPEGs of {args.megapixels} MP, cpus: {os.cpu_count()}")
+
+    official_s, model_s, official_scores = official_process(model_dir, data, work / "official.jsonl")
+    out = work / "runs"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    qbench_s, qbench_scores = qbench_run(model_dir, data, out, args.batch_size)
+    diff = float(np.max(np.abs(np.array(official_scores) - np.array(qbench_scores))))
+    n = args.images
+    print(f"official-style loop: {official_s:7.2f} s  {n / official_s:6.2f} img/s  (model forward only {model_s:.2f} s)")
+    print(f"qbench run a3:       {qbench_s:7.2f} s  {n / qbench_s:6.2f} img/s  (batch {args.batch_size}, start-up incl.)")
+    print(f"speed-up: {official_s / qbench_s:.2f}x   max |score difference|: {diff:.2e}")
+    print(f"harness overhead per image (official loop minus forward): {(official_s - model_s) / n * 1000:.1f} ms")
+    if not args.skip_memory:
+        for samples in (1000, 10000):
+            print(f"qbench peak memory, {samples:>6} samples: {peak_memory(model_dir, data.parent, samples, work):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The batch pipeline: decode -> request -> cache lookup -> model pre-processing -> model -> records.
+
+Three kinds of threads overlap so that large photos do not starve the model:
+
+- a pool decodes images (Pillow releases the GIL while decoding), sample by sample;
+- two threads turn decoded batches into requests, answer what they can from the response cache and let the
+  model pre-process the rest (``model.prepare(capability, requests)``, e.g. the HF processor's resize and
+  tokenisation), a few batches ahead;
+- the calling thread runs the model on prepared batches and writes the records.
+
+A model's ``prepare`` must be safe to call from several threads (the HF adapter gives each thread its own
+processor copy: fast tokenizers are not thread-safe). Pixels are exactly those of a plain full decode, so
+scores equal the official one-at-a-time loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbench.cache import ResponseCache, cache_key
+from qbench.data.images import file_key, open_image
+from qbench.errors import QBenchError, RunError
+from qbench.models.base import model_fingerprint
+from qbench.types import Record, Request, Sample
+
+log = logging.getLogger("qbench")
+
+PREFETCH_BATCHES = 2
+PREPARE_THREADS = 2  # each gets its own processor copy from the model (see HFModel.prepare)
+
+
+@dataclass
+class PreparedBatch:
+    """A batch ready for the model: decode errors, requests, cached answers and the model's pre-processing."""
+
+    batch: list[Sample]
+    errors: dict[str, str] = field(default_factory=dict)
+    ready: list[tuple[Sample, Request]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+    found: dict[str, Any] = field(default_factory=dict)
+    prepared: Any = None
+
+
+class CachedCaller:
+    """Calls a model capability on a batch, answering what it can from the response cache first."""
+
+    def __init__(self, model: Any, capability: str, cache: ResponseCache) -> None:
+        self.model = model
+        self.capability = capability
+        self.cache = cache
+        self.fingerprint = model_fingerprint(model)
+        self.hits = 0
+        self.can_prepare = callable(getattr(model, "prepare", None)) and capability != "quality"
+
+    def lookup(self, requests: list[Request]) -> tuple[list[str | None], dict[str, Any]]:
+        """Cache keys (None: not cacheable, e.g. sampled) and the answers already cached."""
+        keys = [
+            cache_key(self.fingerprint, self.capability, r.describe()) if r.greedy and r.image_keys else None
+            for r in requests
+        ]
+        return keys, self.cache.get_many(k for k in keys if k)
+
+    def prepare(self, requests: list[Request], keys: list[str | None], found: dict[str, Any]) -> Any:
+        """The model's own pre-processing of the requests the cache cannot answer (None if it has none)."""
+        if not self.can_prepare:
+            return None
+        missing = [r for r, k in zip(requests, keys) if k not in found]
+        if not missing:
+            return None
+        try:
+            return self.model.prepare(self.capability, missing)
+        except Exception:  # the model call will do it (and report a real problem) itself
+            log.debug("model.prepare failed; the model call will pre-process", exc_info=True)
+            return None
+
+    def finish(self, requests: list[Request], keys: list[str | None], found: dict[str, Any],
+               prepared: Any = None) -> list[Any]:
+        """Results in request order: cached ones, and the model's answers for the rest (then cached)."""
+        self.hits += len(found)
+        missing = [i for i, k in enumerate(keys) if k not in found]
+        results: list[Any] = [found.get(k) if k else None for k in keys]
+        if not missing:
+            return results
+        asked = [requests[i] for i in missing]
+        if self.capability == "quality":
+            answers = self.model.quality([r.images[0] for r in asked])
+        elif prepared is not None:
+            answers = getattr(self.model, self.capability)(asked, prepared=prepared)
+        else:
+            answers = getattr(self.model, self.capability)(asked)
+        if len(answers) != len(asked):
+            raise RunError(f"model returned {len(answers)} results for {len(asked)} requests")
+        fresh = {}
+        for i, answer in zip(missing, answers):
+            results[i] = answer
+            if keys[i] and not isinstance(answer, BaseException):
+                fresh[keys[i]] = answer
+        self.cache.put_many(fresh)
+        return results
+
+    def __call__(self, requests: list[Request]) -> list[Any]:
+        keys, found = self.lookup(requests)
+        return self.finish(requests, keys, found)
+
+
+def decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchError:
+    """A sample's decoded images and their content keys, or the error naming the file."""
+    try:
+        images = tuple(open_image(p, item=sample.id) for p in sample.images)
+        keys = tuple(file_key(p) for p in sample.images)
+        return images, keys
+    except QBenchError as exc:
+        return exc
+
+
+def prepare_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded: list[Any]) -> PreparedBatch:
+    """Requests for the decodable samples, their cached answers, and the model's pre-processing of the rest."""
+    prepared = PreparedBatch(batch)
+    for sample, item in zip(batch, decoded):
+        if isinstance(item, QBenchError):
+            prepared.errors[sample.id] = item.one_line()
+        else:
+            images, keys = item
+            prepared.ready.append((sample, task.request(sample, images, keys)))
+    requests = [req for _, req in prepared.ready]
+    prepared.keys, prepared.found = caller.lookup(requests)
+    prepared.prepared = caller.prepare(requests, prepared.keys, prepared.found)
+    return prepared
+
+
+def finish_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> list[Record]:
+    """Run the model on a prepared batch; one record per sample, errors included, in batch order."""
+    records = {sid: Record(sid, {}, error=err) for sid, err in prepared.errors.items()}
+    if prepared.ready:
+        requests = [req for _, req in prepared.ready]
+        try:
+            results = caller.finish(requests, prepared.keys, prepared.found, prepared.prepared)
+        except QBenchError as exc:
+            if exc.exit_code == 2:  # a configuration error (bad key, unknown model): stop, do not retry per item
+                raise
+            results = [exc] * len(requests)
+        except Exception as exc:  # a model failure on this batch: recorded, retried on resume
+            log.debug("model call failed", exc_info=True)
+            results = [exc] * len(requests)
+        for (sample, _), result in zip(prepared.ready, results):
+            if isinstance(result, BaseException):
+                records[sample.id] = Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
+                continue
+            try:
+                records[sample.id] = Record(sample.id, task.output(sample, result))
+            except (KeyError, TypeError, ValueError) as exc:
+                records[sample.id] = Record(sample.id, {}, error=f"unusable model result: {exc!r}")
+    return [records[s.id] for s in prepared.batch]
+
+
+def run_batch(task: Any, caller: CachedCaller, batch: list[Sample]) -> list[Record]:
+    """All stages of one batch in the calling thread (Ray workers, tests)."""
+    return finish_batch(task, caller, prepare_batch(task, caller, batch, [decode(s) for s in batch]))
+
+
+def local_batches(
+    todo: list[Sample], batch_size: int, task: Any, caller: CachedCaller, workers: int | None
+) -> Iterator[list[Record]]:
+    """Records batch by batch, decoding and preparing up to PREFETCH_BATCHES ahead of the model."""
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    decoders = ThreadPoolExecutor(workers or max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="decode")
+    preparer = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="prepare")
+    pending: deque[Future[PreparedBatch]] = deque()
+
+    def submit(batch: list[Sample]) -> Future[PreparedBatch]:
+        futures = [decoders.submit(decode, s) for s in batch]
+        return preparer.submit(lambda: prepare_batch(task, caller, batch, [f.result() for f in futures]))
+
+    try:
+        index = 0
+        while index < len(batches) or pending:
+            while index < len(batches) and len(pending) <= PREFETCH_BATCHES:
+                pending.append(submit(batches[index]))
+                index += 1
+            yield finish_batch(task, caller, pending.popleft().result())
+    finally:
+        for future in pending:
+            future.cancel()
+        preparer.shutdown(wait=True, cancel_futures=True)
+        decoders.shutdown(wait=True, cancel_futures=True)
