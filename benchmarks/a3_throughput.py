@@ -1,6 +1,7 @@
 """A3 throughput: ``qbench run a3`` against the official-style loop, same model, same large JPEGs.
 
-Both run as fresh processes, start-up (imports, model load) included. The official scripts score one image at a time: full decode, processor, forward, append a JSON line. qbench
+Both run as fresh processes, start-up (imports, model load) included. The official scripts score one image
+at a time: full decode, processor, forward, append a JSON line. qbench
 decodes in parallel threads ahead of the model and batches requests. Both must give identical scores; this
 script checks that, then prints images per second both ways (start-up included), the model-only time (so
 the harness overhead per image is visible), and qbench's peak memory for 1,000 versus 10,000 samples.
@@ -61,7 +62,12 @@ def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     tokenizer = processor.tokenizer
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Rate the quality of the image."}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "text", "text": "Rate the quality of the image."}],
+        }
+    ]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
     prompt += ("" if prompt[-1].isspace() else " ") + "The quality of the image is"
 
@@ -84,7 +90,9 @@ def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, 
             pair = logits[[good, poor]].float() / 100
             score = float(torch.softmax(pair, 0)[0])
             scores.append(score)
-            fh.write(json.dumps({**item, "logit_good": float(logits[good]), "logit_poor": float(logits[poor])}))
+            fh.write(
+                json.dumps({**item, "logit_good": float(logits[good]), "logit_poor": float(logits[poor])})
+            )
     return time.perf_counter() - started, model_seconds, scores
 
 
@@ -93,7 +101,9 @@ def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file)],
-        capture_output=True, text=True, env={**os.environ},
+        capture_output=True,
+        text=True,
+        env={**os.environ},
     )
     seconds = time.perf_counter() - started
     if result.returncode:
@@ -105,9 +115,28 @@ def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float
 def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple[float, list[float]]:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "qbench", "-q", "run", "a3", "--model", f"hf:{model_dir}", "--data", str(data),
-         "--out", str(out), "--batch-size", str(batch_size), "--no-cache", "-T", "bootstrap=0"],
-        capture_output=True, text=True, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "qbench",
+            "-q",
+            "run",
+            "a3",
+            "--model",
+            f"hf:{model_dir}",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--batch-size",
+            str(batch_size),
+            "--no-cache",
+            "-T",
+            "bootstrap=0",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
     )
     seconds = time.perf_counter() - started
     if result.returncode:
@@ -143,11 +172,15 @@ def main() -> None:
         _, model_s, scores = official_style(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
         print(json.dumps({"model_seconds": model_s, "scores": scores}))
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--megapixels", type=float, default=6.0)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--model", type=Path, default=None, help="a model folder (default: a tiny random LLaVA)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="a model folder (default: a tiny random LLaVA)"
+    )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qbench-bench")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
@@ -169,13 +202,21 @@ def main() -> None:
     qbench_s, qbench_scores = qbench_run(model_dir, data, out, args.batch_size)
     diff = float(np.max(np.abs(np.array(official_scores) - np.array(qbench_scores))))
     n = args.images
-    print(f"official-style loop: {official_s:7.2f} s  {n / official_s:6.2f} img/s  (model forward only {model_s:.2f} s)")
-    print(f"qbench run a3:       {qbench_s:7.2f} s  {n / qbench_s:6.2f} img/s  (batch {args.batch_size}, start-up incl.)")
+    print(
+        f"official-style loop: {official_s:7.2f} s  {n / official_s:6.2f} img/s  (model forward only {model_s:.2f} s)"
+    )
+    print(
+        f"qbench run a3:       {qbench_s:7.2f} s  {n / qbench_s:6.2f} img/s  (batch {args.batch_size}, start-up incl.)"
+    )
     print(f"speed-up: {official_s / qbench_s:.2f}x   max |score difference|: {diff:.2e}")
-    print(f"harness overhead per image (official loop minus forward): {(official_s - model_s) / n * 1000:.1f} ms")
+    print(
+        f"harness overhead per image (official loop minus forward): {(official_s - model_s) / n * 1000:.1f} ms"
+    )
     if not args.skip_memory:
         for samples in (1000, 10000):
-            print(f"qbench peak memory, {samples:>6} samples: {peak_memory(model_dir, data.parent, samples, work):.0f} MB")
+            print(
+                f"qbench peak memory, {samples:>6} samples: {peak_memory(model_dir, data.parent, samples, work):.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,12 @@ def make_requests(n: int, image_size: int, offset: int = 0) -> list[Request]:
         images = (Image.fromarray(pixels),)
         content = (ImageSlot(0),)
     return [
-        Request(content=(*content, Text(f"request {offset + i}")), images=images,
-                image_keys=("k",) * len(images), max_new_tokens=16)
+        Request(
+            content=(*content, Text(f"request {offset + i}")),
+            images=images,
+            image_keys=("k",) * len(images),
+            max_new_tokens=16,
+        )
         for i in range(n)
     ]
 
@@ -68,7 +72,9 @@ def start_server(latency: float, in_process: bool) -> tuple[str, Any]:
         return server.url, server.stop
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--latency", str(latency)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -89,7 +95,9 @@ def main() -> None:
     parser.add_argument("-n", "--requests", type=int, default=256, help="requests per concurrent run")
     parser.add_argument("--serial", type=int, default=32, help="requests for the serial baseline")
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[4, 16, 64])
-    parser.add_argument("--image-size", type=int, default=64, help="side of the PNG sent per request (0: none)")
+    parser.add_argument(
+        "--image-size", type=int, default=64, help="side of the PNG sent per request (0: none)"
+    )
     parser.add_argument("--in-process", action="store_true", help="run the server in this process")
     args = parser.parse_args()
 
@@ -98,8 +106,10 @@ def main() -> None:
         measure(url, 4, make_requests(8, args.image_size, offset=10**6))  # warm-up: imports, connections
         serial_s, _ = measure(url, 1, make_requests(args.serial, args.image_size))
         serial_tp = args.serial / serial_s
-        print(f"server latency {args.latency * 1000:.0f} ms, image {args.image_size or 'none'} px, "
-              f"server {'in-process' if args.in_process else 'subprocess'}, {os.cpu_count()} CPUs")
+        print(
+            f"server latency {args.latency * 1000:.0f} ms, image {args.image_size or 'none'} px, "
+            f"server {'in-process' if args.in_process else 'subprocess'}, {os.cpu_count()} CPUs"
+        )
         print(f"serial      : {args.serial:5d} requests in {serial_s:7.2f} s = {serial_tp:7.2f} req/s")
         print(f"{'C':>4} {'N':>6} {'wall s':>8} {'ideal s':>8} {'req/s':>8} {'C x serial':>11} {'ratio':>6}")
         for c in args.concurrency:
@@ -109,8 +119,10 @@ def main() -> None:
             ideal = args.requests * args.latency / c
             ratio = tp / (c * serial_tp)
             flag = "ok" if ratio >= 0.8 else "LOW"
-            print(f"{c:>4} {args.requests:>6} {elapsed:>8.2f} {ideal:>8.2f} {tp:>8.1f} {c * serial_tp:>11.1f} "
-                  f"{ratio:>6.2f} {flag}  (retries {usage['retries']})")
+            print(
+                f"{c:>4} {args.requests:>6} {elapsed:>8.2f} {ideal:>8.2f} {tp:>8.1f} {c * serial_tp:>11.1f} "
+                f"{ratio:>6.2f} {flag}  (retries {usage['retries']})"
+            )
     finally:
         stop()
 

@@ -159,7 +159,9 @@ class FakeOpenAIServer:
         httpd.server_activate()
         self._httpd = httpd
         self._port = int(httpd.server_address[1])
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -211,7 +213,9 @@ class FakeOpenAIServer:
 
     # -- serving ----------------------------------------------------------------------------------------------
 
-    def _chat(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, str], Any, Attempt]:
+    def _chat(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any, Attempt]:
         attempt = Attempt(time=time.monotonic(), key=self.key(body))
         with self._lock:
             self.bodies.append(body)
@@ -258,10 +262,14 @@ class FakeOpenAIServer:
                     }
                 ]
             }
-        usage = dict(reply.usage) if reply.usage is not None else {
-            "prompt_tokens": 10,
-            "completion_tokens": max(1, len(reply.text.split())),
-        }
+        usage = (
+            dict(reply.usage)
+            if reply.usage is not None
+            else {
+                "prompt_tokens": 10,
+                "completion_tokens": max(1, len(reply.text.split())),
+            }
+        )
         usage.setdefault("total_tokens", usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
         return {
             "id": f"chatcmpl-{rid}",
@@ -291,8 +299,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-            429: "rate_limit_error"}.get(status, "server_error")
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        429: "rate_limit_error",
+    }.get(status, "server_error")
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
@@ -328,8 +340,13 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") in {"/v1/models", "/models"}:
-                self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model",
-                                                             "created": 0, "owned_by": "fake"}]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": server.model, "object": "model", "created": 0, "owned_by": "fake"}],
+                    },
+                )
             else:
                 self._send(404, _error_body(404, f"no route {self.path}"))
 
@@ -347,7 +364,9 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, extra, payload, attempt = server._chat(body, headers)
             if self._client_gone():
-                attempt.status = 499  # nginx's "client closed request": the client timed out, nothing was sent
+                attempt.status = (
+                    499  # nginx's "client closed request": the client timed out, nothing was sent
+                )
                 self.close_connection = True
                 return
             attempt.status = status

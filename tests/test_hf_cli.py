@@ -89,8 +89,9 @@ def test_cli_a3_equals_the_official_score_computed_directly(tmp_path: Path, env:
     data, mos = write_mos_set(tmp_path / "db")
     runs = tmp_path / "runs"
     options = ["-M", "batch_size=3", "-M", "dtype=float32"]  # batches of 3 for 10 images: a ragged last one
-    result = qbench("run", "a3", "--model", f"hf:{folder}", "--data", str(data), "--out", str(runs), *options,
-                    env=env)
+    result = qbench(
+        "run", "a3", "--model", f"hf:{folder}", "--data", str(data), "--out", str(runs), *options, env=env
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     [metrics_file] = runs.rglob("metrics.json")
     metrics = json.loads(metrics_file.read_text())
@@ -114,8 +115,9 @@ def test_cli_a3_equals_the_official_score_computed_directly(tmp_path: Path, env:
 def test_cli_option_typo_and_missing_extra_are_one_line(tmp_path: Path, env: dict[str, str]) -> None:
     data, _ = write_mos_set(tmp_path / "db", n=3)
     out = ["--out", str(tmp_path / "runs")]
-    typo = qbench("run", "a3", "--model", "hf:some/model", "--data", str(data), *out, "-M", "dtpye=float32",
-                  env=env)
+    typo = qbench(
+        "run", "a3", "--model", "hf:some/model", "--data", str(data), *out, "-M", "dtpye=float32", env=env
+    )
     assert typo.returncode == 2
     assert typo.stderr.strip().splitlines() == [
         "error: model option 'dtpye' is not known to hf (did you mean 'dtype'?)"

@@ -59,7 +59,13 @@ def decode_data_url(url: str) -> tuple[str, Image.Image]:
 def test_messages_are_exact_and_png_pixels_survive() -> None:
     first, second = noise_image(40, 30, 1), noise_image(17, 23, 2, "RGBA")
     request = Request(
-        content=(Text("The first image:"), ImageSlot(0), Text("The second image:"), ImageSlot(1), Text("Which?")),
+        content=(
+            Text("The first image:"),
+            ImageSlot(0),
+            Text("The second image:"),
+            ImageSlot(1),
+            Text("Which?"),
+        ),
         images=(first, second),
         image_keys=("k1", "k2"),
         system="You are careful.",
@@ -81,7 +87,9 @@ def test_messages_are_exact_and_png_pixels_survive() -> None:
     kinds = [p["type"] for p in user["content"]]
     assert kinds == ["text", "image_url", "text", "image_url", "text"]
     assert [p["text"] for p in user["content"] if p["type"] == "text"] == [
-        "The first image:", "The second image:", "Which?"
+        "The first image:",
+        "The second image:",
+        "Which?",
     ]
     for part, original in zip([p for p in user["content"] if p["type"] == "image_url"], (first, second)):
         assert set(part["image_url"]) == {"url"}  # no detail unless asked for
@@ -200,7 +208,9 @@ def test_401_raises_one_clear_error_without_retries() -> None:
     assert model.usage()["retries"] == 0
 
 
-@pytest.mark.parametrize(("status", "words"), [(404, "model name"), (400, "scripted error 400"), (403, "API key")])
+@pytest.mark.parametrize(
+    ("status", "words"), [(404, "model name"), (400, "scripted error 400"), (403, "API key")]
+)
 def test_client_errors_are_not_retried(status: int, words: str) -> None:
     with FakeOpenAIServer(lambda body: Reply.error(status)) as server:
         model = make_model(server)
@@ -274,7 +284,12 @@ def test_score_tokens_sends_a_continuation_and_reads_top_logprobs() -> None:
         model.close()
     assert result == {"good": -0.25, "poor": -1.75}  # the space-prefixed token wins over bare "good"
     body = server.bodies[0]
-    assert (body["max_tokens"], body["temperature"], body["logprobs"], body["top_logprobs"]) == (1, 0, True, 20)
+    assert (body["max_tokens"], body["temperature"], body["logprobs"], body["top_logprobs"]) == (
+        1,
+        0,
+        True,
+        20,
+    )
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
     user, assistant = body["messages"]
     assert assistant == {"role": "assistant", "content": "The quality of the image is"}
@@ -311,7 +326,9 @@ def test_word_matching_rule() -> None:
 
 
 def test_fallback_puts_the_instruction_in_the_user_text() -> None:
-    with FakeOpenAIServer(lambda body: Reply(text="Good", top_logprobs={"Good": -0.2, "Poor": -2.0})) as server:
+    with FakeOpenAIServer(
+        lambda body: Reply(text="Good", top_logprobs={"Good": -0.2, "Poor": -2.0})
+    ) as server:
         model = make_model(server, continue_final_message="false")
         (result,) = model.score_tokens([a3_request()])
         model.close()

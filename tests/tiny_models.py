@@ -53,8 +53,12 @@ def _train_tokenizer(special: list[str], vocab_size: int = 400) -> Any:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(SENTENCES * 4 + LEVEL_SENTENCES * 20, trainer=trainer)
     return tok
 
@@ -73,8 +77,14 @@ def _wrap(
         )
     else:
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token=pad,
-                                   extra_special_tokens=extra, padding_side="left")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=eos,
+        pad_token=pad,
+        extra_special_tokens=extra,
+        padding_side="left",
+    )
 
 
 def _sharpen(model: Any, seed: int) -> Any:
@@ -92,14 +102,26 @@ def _sharpen(model: Any, seed: int) -> Any:
 
 
 # Shared sizes: hidden 32, two layers, two heads; the vocabulary is the tiny tokenizer's.
-TEXT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "num_key_value_heads": 2, "max_position_embeddings": 1024}
+TEXT = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 1024,
+}
 VISION = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
 def _text_config(tok: Any, **extra: Any) -> dict[str, Any]:
-    return {**TEXT, "vocab_size": len(tok), "bos_token_id": tok.bos_token_id or tok.pad_token_id,
-            "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, **extra}
+    return {
+        **TEXT,
+        "vocab_size": len(tok),
+        "bos_token_id": tok.bos_token_id or tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+        **extra,
+    }
 
 
 # --- LLaVA-1.5 and LLaVA-NeXT (llava-hf layout): CLIP tower + LLaMA; "USER: <image>\n... ASSISTANT:" -----
@@ -122,8 +144,9 @@ def _build_llava_like(folder: Path, seed: int, next_: bool) -> Path:
     from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
 
     specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
-    tok = _wrap(_train_tokenizer(specials), bos="<s>", eos="</s>", pad="<pad>", extra=["<image>"],
-                add_bos=True)
+    tok = _wrap(
+        _train_tokenizer(specials), bos="<s>", eos="</s>", pad="<pad>", extra=["<image>"], add_bos=True
+    )
     crop = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}
     pinpoints = [[28, 56], [56, 28], [56, 56]]
     if next_:
@@ -135,14 +158,20 @@ def _build_llava_like(folder: Path, seed: int, next_: bool) -> Path:
         processor_cls, config_cls = tf.LlavaProcessor, tf.LlavaConfig
         model_cls = tf.LlavaForConditionalGeneration
     processor = processor_cls(
-        image_processor=image_processor, tokenizer=tok, patch_size=14, num_additional_image_tokens=1,
-        vision_feature_select_strategy="default", chat_template=LLAVA_TEMPLATE,
+        image_processor=image_processor,
+        tokenizer=tok,
+        patch_size=14,
+        num_additional_image_tokens=1,
+        vision_feature_select_strategy="default",
+        chat_template=LLAVA_TEMPLATE,
     )
     config = config_cls(
         vision_config=tf.CLIPVisionConfig(**VISION, image_size=28, patch_size=14, projection_dim=32),
         text_config=tf.LlamaConfig(**_text_config(tok)),
-        image_token_id=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-2,
-        vision_feature_select_strategy="default", **({"image_grid_pinpoints": pinpoints} if next_ else {}),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        **({"image_grid_pinpoints": pinpoints} if next_ else {}),
     )
     torch.manual_seed(seed)
     return _save(folder, _sharpen(model_cls(config), seed), processor)
@@ -167,8 +196,15 @@ QWEN_TEMPLATE = (
     "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                "<|image_pad|>", "<|video_pad|>"]
+QWEN_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 
 
 def _build_qwen_like(folder: Path, seed: int, v2_5: bool) -> Path:
@@ -180,27 +216,44 @@ def _build_qwen_like(folder: Path, seed: int, v2_5: bool) -> Path:
 
     from qbench.models.hf_processors import image_only_processor_class
 
-    tok = _wrap(_train_tokenizer(QWEN_SPECIAL), bos=None, eos="<|im_end|>", pad="<|endoftext|>",
-                extra=QWEN_SPECIAL[1:], add_bos=False)
+    tok = _wrap(
+        _train_tokenizer(QWEN_SPECIAL),
+        bos=None,
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        extra=QWEN_SPECIAL[1:],
+        add_bos=False,
+    )
     # 28x28 pixels per merged token: 4 to 16 image tokens per image keeps the sequences short
-    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14,
-                                               merge_size=2, temporal_patch_size=2)
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2, temporal_patch_size=2
+    )
     processor = image_only_processor_class("qwen2_5_vl" if v2_5 else "qwen2_vl")(
-        image_processor=image_processor, tokenizer=tok, chat_template=QWEN_TEMPLATE)
+        image_processor=image_processor, tokenizer=tok, chat_template=QWEN_TEMPLATE
+    )
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
     rope = {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0}  # sums to head_dim/2
     common = {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_heads": 2, "depth": 2}
     if v2_5:
-        vision = {**common, "hidden_size": 32, "intermediate_size": 64, "out_hidden_size": 32,
-                  "window_size": 56, "fullatt_block_indexes": [1]}
+        vision = {
+            **common,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "out_hidden_size": 32,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+        }
         config_cls, model_cls = tf.Qwen2_5_VLConfig, tf.Qwen2_5_VLForConditionalGeneration
     else:
         vision = {**common, "embed_dim": 32, "hidden_size": 32, "mlp_ratio": 2}
         config_cls, model_cls = tf.Qwen2VLConfig, tf.Qwen2VLForConditionalGeneration
     config = config_cls(
-        text_config=_text_config(tok, rope_parameters=rope), vision_config=vision,
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        text_config=_text_config(tok, rope_parameters=rope),
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
     )
     torch.manual_seed(seed)
     _save(folder, _sharpen(model_cls(config), seed), processor)
@@ -230,8 +283,15 @@ INTERNVL_TEMPLATE = (
     "{{ '<|im_end|>\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-INTERNVL_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>",
-                    "<video>"]
+INTERNVL_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<img>",
+    "</img>",
+    "<IMG_CONTEXT>",
+    "<video>",
+]
 
 
 def build_internvl(folder: Path, seed: int = 6) -> Path:
@@ -242,19 +302,33 @@ def build_internvl(folder: Path, seed: int = 6) -> Path:
     from qbench.models.hf_processors import image_only_processor_class
 
     # the tokenizer attributes InternVL's processor reads
-    names = {"start_image_token": "<img>", "end_image_token": "</img>",
-             "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"}
-    tok = _wrap(_train_tokenizer(INTERNVL_SPECIAL), bos=None, eos="<|im_end|>", pad="<|endoftext|>",
-                extra=names, add_bos=False)
+    names = {
+        "start_image_token": "<img>",
+        "end_image_token": "</img>",
+        "context_image_token": "<IMG_CONTEXT>",
+        "video_token": "<video>",
+    }
+    tok = _wrap(
+        _train_tokenizer(INTERNVL_SPECIAL),
+        bos=None,
+        eos="<|im_end|>",
+        pad="<|endoftext|>",
+        extra=names,
+        add_bos=False,
+    )
     # 56-pixel tiles of 14-pixel patches, pixel shuffle 0.5: 4 tokens per tile; up to 4 tiles and a thumbnail
-    image_processor = GotOcr2ImageProcessorPil(size={"height": 56, "width": 56}, crop_to_patches=True,
-                                               min_patches=1, max_patches=4)
+    image_processor = GotOcr2ImageProcessorPil(
+        size={"height": 56, "width": 56}, crop_to_patches=True, min_patches=1, max_patches=4
+    )
     processor = image_only_processor_class("internvl")(
-        image_processor=image_processor, tokenizer=tok, image_seq_length=4, chat_template=INTERNVL_TEMPLATE)
+        image_processor=image_processor, tokenizer=tok, image_seq_length=4, chat_template=INTERNVL_TEMPLATE
+    )
     config = InternVLConfig(
         vision_config={**VISION, "image_size": [56, 56], "patch_size": [14, 14]},
         text_config=_text_config(tok, model_type="qwen2"),
-        image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"), image_seq_length=4, downsample_ratio=0.5,
+        image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"),
+        image_seq_length=4,
+        downsample_ratio=0.5,
     )
     torch.manual_seed(seed)
     return _save(folder, _sharpen(InternVLForConditionalGeneration(config), seed), processor)
@@ -269,8 +343,14 @@ IDEFICS3_TEMPLATE = (
     "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
 )
 IDEFICS3_SPECIAL = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<end_of_utterance>", "<fake_token_around_image>",
-    "<image>", "<global-img>", *[f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)],
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<end_of_utterance>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    *[f"<row_{i}_col_{j}>" for i in range(1, 7) for j in range(1, 7)],
 ]
 
 
@@ -283,8 +363,14 @@ def _build_idefics3_like(folder: Path, seed: int, smol: bool) -> Path:
 
     from qbench.models.hf_processors import image_only_processor_class
 
-    tok = _wrap(_train_tokenizer(IDEFICS3_SPECIAL), bos="<|im_start|>", eos="<end_of_utterance>",
-                pad="<|im_end|>", extra=IDEFICS3_SPECIAL[3:], add_bos=False)
+    tok = _wrap(
+        _train_tokenizer(IDEFICS3_SPECIAL),
+        bos="<|im_start|>",
+        eos="<end_of_utterance>",
+        pad="<|im_end|>",
+        extra=IDEFICS3_SPECIAL[3:],
+        add_bos=False,
+    )
     # 32-pixel tiles of 8-pixel patches, pixel shuffle 2: 4 image tokens per tile; up to 2x2 tiles + global
     sizes = {"size": {"longest_edge": 64}, "max_image_size": {"longest_edge": 32}, "do_image_splitting": True}
     if smol:
@@ -295,11 +381,15 @@ def _build_idefics3_like(folder: Path, seed: int, smol: bool) -> Path:
         image_processor = Idefics3ImageProcessorPil(**sizes)
         processor_cls = tf.Idefics3Processor
         config_cls, model_cls = tf.Idefics3Config, tf.Idefics3ForConditionalGeneration
-    processor = processor_cls(image_processor=image_processor, tokenizer=tok, image_seq_len=4,
-                              chat_template=IDEFICS3_TEMPLATE)
+    processor = processor_cls(
+        image_processor=image_processor, tokenizer=tok, image_seq_len=4, chat_template=IDEFICS3_TEMPLATE
+    )
     config = config_cls(
-        text_config=_text_config(tok), vision_config={**VISION, "image_size": 32, "patch_size": 8},
-        scale_factor=2, image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id,
+        text_config=_text_config(tok),
+        vision_config={**VISION, "image_size": 32, "patch_size": 8},
+        scale_factor=2,
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(seed)
     return _save(folder, _sharpen(model_cls(config), seed), processor)

@@ -193,7 +193,6 @@ def import_(
 ) -> None:
     """Turn saved model outputs (official output files) into runs, scored without the model."""
 
-
     if task == "a3":
         from qbench.importer import import_a3
 

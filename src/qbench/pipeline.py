@@ -79,8 +79,9 @@ class CachedCaller:
             log.debug("model.prepare failed; the model call will pre-process", exc_info=True)
             return None
 
-    def finish(self, requests: list[Request], keys: list[str | None], found: dict[str, Any],
-               prepared: Any = None) -> list[Any]:
+    def finish(
+        self, requests: list[Request], keys: list[str | None], found: dict[str, Any], prepared: Any = None
+    ) -> list[Any]:
         """Results in request order: cached ones, and the model's answers for the rest (then cached)."""
         self.hits += len(found)
         missing = [i for i, k in enumerate(keys) if k not in found]
@@ -142,7 +143,9 @@ def finish_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> li
         try:
             results = caller.finish(requests, prepared.keys, prepared.found, prepared.prepared)
         except QBenchError as exc:
-            if exc.exit_code == 2:  # a configuration error (bad key, unknown model): stop, do not retry per item
+            if (
+                exc.exit_code == 2
+            ):  # a configuration error (bad key, unknown model): stop, do not retry per item
                 raise
             results = [exc] * len(requests)
         except Exception as exc:  # a model failure on this batch: recorded, retried on resume

@@ -132,4 +132,3 @@ class RayBatches:
                 ray.cancel(ref, force=True)
             for worker in workers:
                 ray.kill(worker)
-

@@ -474,7 +474,10 @@ class HFModel:
         done by the runner's preparing thread while the model runs the previous batch. None otherwise."""
         if capability != "score_tokens" or len(_by_images(requests)) != 1:
             return None
-        return {"requests": len(requests), "batch": self._encode_for_scores(requests, self._thread_processor())}
+        return {
+            "requests": len(requests),
+            "batch": self._encode_for_scores(requests, self._thread_processor()),
+        }
 
     def _thread_processor(self) -> Any:
         """A private copy of the processor per preparing thread: fast tokenizers must not be shared by threads
@@ -552,8 +555,12 @@ class HFModel:
         except Exception as exc:
             if len(requests) == 1:
                 return [exc]
-            log.warning("a batch of %d failed (%s: %s); retrying one request at a time",
-                        len(requests), type(exc).__name__, exc)
+            log.warning(
+                "a batch of %d failed (%s: %s); retrying one request at a time",
+                len(requests),
+                type(exc).__name__,
+                exc,
+            )
             log.debug("hf batch failure", exc_info=True)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

@@ -194,7 +194,9 @@ class OpenAICompatModel:
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._reached = False  # the server has answered at least once (any status): later connect errors retry
+        self._reached = (
+            False  # the server has answered at least once (any status): later connect errors retry
+        )
         self._usage: dict[str, int] = {
             "requests": 0,
             "answered": 0,
@@ -560,7 +562,10 @@ def _refused(exc: BaseException) -> bool:
     """Whether a connection error means 'cannot connect' (refused, unknown host), not a dropped reply."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, (ConnectionRefusedError, socket.gaierror)) or type(seen).__name__ == "ConnectError":
+        if (
+            isinstance(seen, (ConnectionRefusedError, socket.gaierror))
+            or type(seen).__name__ == "ConnectError"
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -601,7 +606,9 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     opts = parse_options(options, OPTIONS, f"openai:{arg}")
     api_base = opts.pop("api_base", None) or os.environ.get("OPENAI_BASE_URL") or DEFAULT_API_BASE
     if urlsplit(api_base).scheme not in {"http", "https"} or not urlsplit(api_base).hostname:
-        raise UsageError(f"api base '{api_base}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1")
+        raise UsageError(
+            f"api base '{api_base}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1"
+        )
     fmt = str(opts.pop("image_format", "png")).lower()
     fmt = {"jpg": "jpeg"}.get(fmt, fmt)
     if fmt not in {"png", "jpeg"}:
