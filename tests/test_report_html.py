@@ -205,12 +205,18 @@ def test_runs_plus_published_rows_keep_the_official_column_layout(rows: list[dic
     assert kinds["sharpness"] == kinds["random"] == "own"
     published = next(row for kind, row in a3["rows"] if kind == "ref" and row[0].startswith("InternLM"))
     assert published[0].endswith("published") and published[-1] == "0.541 / 0.581"  # the official Avg
-    assert page.board("A1 perception, single")["head"] == ["Model", *A1_SINGLE, "Overall", "n"]
-    assert page.board("A1 perception, image pairs")["head"] == ["Model", *A1_PAIR, "Overall", "n"]
+    assert page.board("A1 perception, single")["head"] == ["Model", *A1_SINGLE, "Overall", "Unreadable", "n"]
+    assert page.board("A1 perception, image pairs")["head"] == [
+        "Model",
+        *A1_PAIR,
+        "Overall",
+        "Unreadable",
+        "n",
+    ]
     # the markdown and CSV leaderboards are built from the same boards
     md = render(combined, "md")
     assert "| Model | " + " | ".join([*OFFICIAL_A3, "Average"]) + " |" in md
-    assert "| Model | " + " | ".join([*A1_SINGLE, "Overall", "n"]) + " |" in md
+    assert "| Model | " + " | ".join([*A1_SINGLE, "Overall", "Unreadable", "n"]) + " |" in md
     assert "| InternLM-XComposer-VL — published | 0.564/0.615 | 0.730/0.750 |" in md
     csv_lines = render(combined, "csv").splitlines()
     assert csv_lines[0] == "task,model,dataset,split,n,metric,value"
@@ -222,8 +228,14 @@ def test_the_shipped_published_rows_with_runs_match_the_official_layout(rows: li
     combined = [*rows, *references.reference_rows(split="dev")]
     page = Tables(to_html(combined))
     assert page.board("A3 assessment")["head"] == ["Model", *OFFICIAL_A3, "Average"]
-    assert page.board("A1 perception, single")["head"] == ["Model", *A1_SINGLE, "Overall", "n"]
-    assert page.board("A1 perception, image pairs")["head"] == ["Model", *A1_PAIR, "Overall", "n"]
+    assert page.board("A1 perception, single")["head"] == ["Model", *A1_SINGLE, "Overall", "Unreadable", "n"]
+    assert page.board("A1 perception, image pairs")["head"] == [
+        "Model",
+        *A1_PAIR,
+        "Overall",
+        "Unreadable",
+        "n",
+    ]
     for table in page.tables:
         if table["class"].startswith("board"):
             assert {kind for kind, _ in table["rows"]} <= {"own", "ref"}
@@ -407,8 +419,8 @@ def test_the_demo_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     page = run_demo(tmp_path / "demo")
     dom = check_in_browser(tmp_path, page)
     tables = Tables(dom)
-    assert tables.board("A1 perception, single")["head"][1:-1] == [*A1_SINGLE, "Overall"]
-    assert tables.board("A1 perception, image pairs")["head"][1:-1] == [*A1_PAIR, "Overall"]
+    assert tables.board("A1 perception, single")["head"][1:-2] == [*A1_SINGLE, "Overall"]
+    assert tables.board("A1 perception, image pairs")["head"][1:-2] == [*A1_PAIR, "Overall"]
     assert tables.svgs.count("plot scatter") == 3 and "plot bars" in tables.svgs
 
 

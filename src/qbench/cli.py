@@ -133,13 +133,12 @@ def run(
 
 
 def _print_result(result: Any) -> None:
-    from rich.console import Console
-
+    from qbench.report.render import console as make_console
     from qbench.report.render import rich_tables
     from qbench.report.rows import run_rows
     from qbench.store import load_run
 
-    console = Console()
+    console = make_console()
     for table in rich_tables(run_rows([load_run(result.path)])):
         console.print(table)
     summary = result.summary
@@ -153,12 +152,11 @@ def _print_result(result: Any) -> None:
 
 def _print_runs(runs: list[Any]) -> None:
     """The runs' leaderboards and folders, after an import or a re-scoring."""
-    from rich.console import Console
-
+    from qbench.report.render import console as make_console
     from qbench.report.render import rich_tables
     from qbench.report.rows import run_rows
 
-    console = Console()
+    console = make_console()
     for table in rich_tables(run_rows(runs)):
         console.print(table)
     for r in runs:
@@ -309,11 +307,10 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
     if references:
         rows += _reference_rows(rows)
     if fmt == "table" and output is None:
-        from rich.console import Console
-
+        from qbench.report.render import console as make_console
         from qbench.report.render import rich_tables
 
-        console = Console()
+        console = make_console()
         for table in rich_tables(rows):
             console.print(table)
         return
@@ -358,9 +355,9 @@ def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -
         raise UsageError(f"--compare takes exactly two runs (or folders of runs), got {len(paths)}")
     results = compare_paths(paths[0], paths[1])
     if fmt == "table" and output is None:
-        from rich.console import Console
+        from qbench.report.render import console as make_console
 
-        console = Console()
+        console = make_console()
         for result in results:
             console.print(comparison_table(result))
         return

@@ -11,10 +11,9 @@ import logging
 import time
 from pathlib import Path
 
-from rich.console import Console
-
 from qbench.config import RunConfig
 from qbench.data.jsonfile import write_text_atomic
+from qbench.report.render import console as make_console
 from qbench.report.render import render, rich_tables
 from qbench.report.rows import run_rows
 from qbench.runner import run
@@ -33,7 +32,7 @@ DEMO_RUNS = (
 
 def run_demo(out: Path) -> Path:
     """Run the demo into ``out``; returns the HTML report's path."""
-    console = Console()
+    console = make_console()
     started = time.monotonic()
     console.print(f"[bold]qbench demo[/bold]: built-in synthetic data, classical baselines, offline -> {out}")
     paths = []

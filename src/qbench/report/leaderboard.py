@@ -22,6 +22,7 @@ A1_SINGLE_COLUMNS = [
     ("accuracy/in-context-distortion", "In-context Distortion"),
     ("accuracy/in-context-other", "In-context Other"),
     ("accuracy", "Overall"),
+    ("invalid_rate", "Unreadable"),  # not an official column: answers no rule could read (counted wrong)
 ]
 A1_PAIR_COLUMNS = [
     ("accuracy/yes-no", "Yes-or-No"),
@@ -32,6 +33,7 @@ A1_PAIR_COLUMNS = [
     ("accuracy/compare", "Compare"),
     ("accuracy/joint", "Joint"),
     ("accuracy", "Overall"),
+    ("invalid_rate", "Unreadable"),
 ]
 A2_COLUMNS = [
     ("completeness", "Completeness"),

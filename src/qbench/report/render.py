@@ -65,6 +65,14 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def console() -> Any:
+    """A rich console; not on a terminal (logs, CI, pipes) it is wide enough for the official layouts."""
+    from rich.console import Console
+
+    con = Console()
+    return con if con.is_terminal else Console(width=160)
+
+
 def rich_tables(rows: Sequence[dict[str, Any]]) -> list[Any]:
     from rich.table import Table
 
