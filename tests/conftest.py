@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# built-in synthetic sets are generated once per test session here, not in the user's cache
+os.environ.setdefault("QBENCH_DATA_DIR", tempfile.mkdtemp(prefix="qbench-builtin-"))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
