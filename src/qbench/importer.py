@@ -18,7 +18,7 @@ from qbench.data.dataset import dataset_name
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import parse_score
 from qbench.errors import DataError
-from qbench.store import Run, slug
+from qbench.store import Run, slug, write_run
 from qbench.tasks import prompts
 from qbench.tasks.assessment import iqa_metrics
 from qbench.tasks.base import two_way_softmax
@@ -140,11 +140,4 @@ def _write_run(
         "versions": {"qbench": __version__},
         **(extra or {}),
     }
-    run = Run.open(path, manifest)
-    try:
-        (path / "records.jsonl").unlink(missing_ok=True)  # an import is rewritten whole, never appended to
-        run.append(records)
-        run.finish(metrics)
-    finally:
-        run.close()
-    return run
+    return write_run(path, manifest, records, metrics)

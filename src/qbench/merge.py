@@ -14,7 +14,7 @@ from qbench.config import parse_shard
 from qbench.errors import UsageError
 from qbench.registry import TASKS
 from qbench.runner import fingerprint
-from qbench.store import Run, find_runs, slug
+from qbench.store import Run, find_runs, slug, write_run
 from qbench.types import Record
 
 
@@ -59,11 +59,4 @@ def merge_runs(paths: Sequence[Path], out: Path) -> Run:
     )
     manifest["config"] = {**manifest.get("config", {}), "shard": None}
     path = out / manifest["task"] / slug(manifest["model"]) / slug(manifest["dataset"]) / fp
-    run = Run.open(path, manifest)
-    try:
-        (path / "records.jsonl").unlink(missing_ok=True)
-        run.append(ordered)
-        run.finish(metrics, summary={"samples": len(ordered), "shards": n})
-    finally:
-        run.close()
-    return run
+    return write_run(path, manifest, ordered, metrics, summary={"samples": len(ordered), "shards": n})

@@ -17,7 +17,7 @@ from qbench.errors import UsageError
 from qbench.models.base import load_model, model_info, require
 from qbench.registry import TASKS
 from qbench.runner import fingerprint
-from qbench.store import Run, load_run
+from qbench.store import Run, load_run, write_run
 from qbench.types import Record
 
 
@@ -76,14 +76,7 @@ def score_run(
     )
     for key in ("status", "created", "finished", "resumed", "summary", "error"):
         new_manifest.pop(key, None)
-    run = Run.open(target, new_manifest)
-    try:
-        (target / "records.jsonl").unlink(missing_ok=True)
-        run.append(records)
-        run.finish(metrics)
-    finally:
-        run.close()
-    return run
+    return write_run(target, new_manifest, records, metrics)
 
 
 def _rules_info(task: Any) -> dict[str, Any]:

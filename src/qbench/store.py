@@ -130,6 +130,20 @@ class Run:
         return json.loads((self.path / METRICS).read_text())
 
 
+def write_run(
+    path: Path, manifest: dict[str, Any], records: Iterable[Record], metrics: dict[str, Any], **fields: Any
+) -> Run:
+    """A complete run written whole (an import, a merge, a re-scoring): records replaced, never appended to."""
+    run = Run.open(path, manifest)
+    try:
+        (path / RECORDS).unlink(missing_ok=True)
+        run.append(records)
+        run.finish(metrics, **fields)
+    finally:
+        run.close()
+    return run
+
+
 def iter_records(path: Path) -> Iterator[Record]:
     """Records in file order; a torn (unterminated, unparsable) last line is skipped."""
     if not path.exists():

@@ -94,6 +94,20 @@ class ItemFields:
     source: str  # img_path as written (a list of two paths is joined with "|")
     images: tuple[str, ...]  # image paths relative to the image root, "/"-separated
 
+    def sample(self, sample_id: str, images: tuple[Path, ...], **extra: Any) -> Sample:
+        """The sample of these fields, with its resolved image paths."""
+        return Sample(
+            id=sample_id,
+            images=images,
+            question=self.question,
+            options=self.options,
+            answer=self.answer,
+            qtype=self.qtype,
+            concern=self.concern,
+            source=self.source,
+            extra={"pair": len(images) == 2, **extra},
+        )
+
 
 # --- field checks shared with the HF layout -------------------------------------------------------------
 
@@ -282,19 +296,8 @@ def _samples(path: Path, options: LoadOptions, *, pair: bool) -> list[Sample]:
         if problems:
             raise problems[0]
         assert fields is not None
-        samples.append(
-            Sample(
-                id=str(index),
-                images=tuple(_resolve(rel, root, options, pair) for rel in fields.images),
-                question=fields.question,
-                options=fields.options,
-                answer=fields.answer,
-                qtype=fields.qtype,
-                concern=fields.concern,
-                source=fields.source,
-                extra={"pair": pair, "lang": options.lang},
-            )
-        )
+        images = tuple(_resolve(rel, root, options, pair) for rel in fields.images)
+        samples.append(fields.sample(str(index), images, pair=pair, lang=options.lang))
     warn_hidden(path, samples, options)
     return samples
 

@@ -191,19 +191,7 @@ def _own_samples(items: list[dict[str, Any]], path: Path) -> list[Sample]:
         assert fields is not None
         key = (fields.source, fields.question, fields.options)
         sample_id = first_of.setdefault(key, str(index))
-        samples.append(
-            Sample(
-                id=sample_id,
-                images=tuple(Path(p) for p in fields.images),
-                question=fields.question,
-                options=fields.options,
-                answer=fields.answer,
-                qtype=fields.qtype,
-                concern=fields.concern,
-                source=fields.source,
-                extra={"pair": len(fields.images) == 2},
-            )
-        )
+        samples.append(fields.sample(sample_id, tuple(Path(p) for p in fields.images)))
     return samples
 
 
