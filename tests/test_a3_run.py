@@ -190,3 +190,9 @@ def test_import_does_not_pull_heavy_libraries() -> None:
     code = f"import qbench, qbench.cli, sys; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert out.stdout.strip() == "[]"
+
+
+def test_model_problems_are_reported_before_data_problems(tmp_path: Path) -> None:
+    """The model loads while the data is read, but a model that cannot do the task is named first."""
+    err = _fails(run_cli("run", "a1", "--model", "niqe", "--data", str(tmp_path / "missing.json")), "niqe")
+    assert "cannot run task a1" in err and "missing.json" not in err

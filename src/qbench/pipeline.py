@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from qbench.types import Record, Request, Sample
 log = logging.getLogger("qbench")
 
 PREFETCH_BATCHES = 2
+EARLY_SAMPLES = 16  # decoded while the model loads: bounded, since a photo can take 36 MB decoded
 PREPARE_THREADS = 2  # each gets its own processor copy from the model (see HFModel.prepare)
 
 
@@ -167,17 +169,61 @@ def run_batch(task: Any, caller: CachedCaller, batch: list[Sample]) -> list[Reco
     return finish_batch(task, caller, prepare_batch(task, caller, batch, [decode(s) for s in batch]))
 
 
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+class Background:
+    """A call running in a daemon thread (a Ctrl-C does not wait for it), its result or error taken later."""
+
+    def __init__(self, function: Any, *args: Any) -> None:
+        self._future: Future[Any] = Future()
+        threading.Thread(target=self._run, args=(function, args), daemon=True, name="background").start()
+
+    def _run(self, function: Any, args: tuple[Any, ...]) -> None:
+        try:
+            self._future.set_result(function(*args))
+        except BaseException as exc:
+            self._future.set_exception(exc)
+
+    def result(self) -> Any:
+        return self._future.result()
+
+
+class EarlyDecode:
+    """The first samples' images, decoded while the model is still loading."""
+
+    def __init__(self, samples: list[Sample], workers: int | None) -> None:
+        self._pool = (
+            ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="early") if samples else None
+        )
+        self._futures = {s.id: self._pool.submit(decode, s) for s in samples} if self._pool else {}
+
+    def take(self, sample: Sample) -> Future[Any] | None:
+        return self._futures.pop(sample.id, None)
+
+    def close(self) -> None:
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def local_batches(
-    todo: list[Sample], batch_size: int, task: Any, caller: CachedCaller, workers: int | None
+    todo: list[Sample],
+    batch_size: int,
+    task: Any,
+    caller: CachedCaller,
+    workers: int | None,
+    early: EarlyDecode | None = None,
 ) -> Iterator[list[Record]]:
     """Records batch by batch, decoding and preparing up to PREFETCH_BATCHES ahead of the model."""
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    decoders = ThreadPoolExecutor(workers or max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="decode")
+    decoders = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="decode")
     preparer = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="prepare")
     pending: deque[Future[PreparedBatch]] = deque()
 
     def submit(batch: list[Sample]) -> Future[PreparedBatch]:
-        futures = [decoders.submit(decode, s) for s in batch]
+        futures = [(early and early.take(s)) or decoders.submit(decode, s) for s in batch]
         return preparer.submit(lambda: prepare_batch(task, caller, batch, [f.result() for f in futures]))
 
     try:

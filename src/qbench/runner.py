@@ -21,9 +21,9 @@ from qbench import __version__
 from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
-from qbench.errors import RunError, UsageError
+from qbench.errors import QBenchError, RunError, UsageError
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
-from qbench.pipeline import CachedCaller, local_batches
+from qbench.pipeline import EARLY_SAMPLES, Background, CachedCaller, EarlyDecode, local_batches
 from qbench.progress import Progress
 from qbench.registry import TASKS
 from qbench.store import Run, slug
@@ -57,6 +57,17 @@ def select(samples: Sequence[Sample], limit: int | None, shard: str | None) -> l
 
 def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _preload(module: str) -> None:
+    """Import ``module`` in a background thread while the model works (the import lock makes a later
+    ``import`` wait for it, so this is always safe)."""
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=(module,), daemon=True, name=f"preload-{module}"
+    ).start()
 
 
 def _versions() -> dict[str, str]:
@@ -93,21 +104,33 @@ def _redacted(options: dict[str, str]) -> dict[str, str]:
 def run(config: RunConfig) -> RunResult:
     """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
     task = TASKS.get(config.task)(config.task_options)
-    model = load_model(config.model, model_options(config))
-    capability = require(model, task.needs, config.task)
-    dataset = load_dataset(
-        config.data,
-        LoadOptions(
-            split=config.split,
-            images=config.images,
-            format=config.format,
-            lang=config.lang,
-            image_column=config.image_column,
-            mos_column=config.mos_column,
-        ),
-    )
-    task.setup(capability, dataset)
+    # The model loads in the background while the data file is read and the first images are decoded:
+    # start-up (imports, weights) and decoding overlap. Model and capability errors still come first.
+    loading = Background(load_model, config.model, model_options(config))
+    try:
+        dataset = load_dataset(
+            config.data,
+            LoadOptions(
+                split=config.split,
+                images=config.images,
+                format=config.format,
+                lang=config.lang,
+                image_column=config.image_column,
+                mos_column=config.mos_column,
+            ),
+        )
+    except QBenchError:
+        require(loading.result(), task.needs, config.task)
+        raise
     samples = select(dataset.samples, config.limit, config.shard)
+    early = EarlyDecode(samples[:EARLY_SAMPLES] if config.executor == "local" else [], config.workers)
+    try:
+        model = loading.result()
+        capability = require(model, task.needs, config.task)
+        task.setup(capability, dataset)
+    except BaseException:
+        early.close()
+        raise
     judge = None
     if config.judge is not None:
         if not callable(getattr(task, "judge", None)):
@@ -157,12 +180,13 @@ def run(config: RunConfig) -> RunResult:
     store = Run.open(path, manifest)
     cache = ResponseCache(enabled=config.cache)
     try:
-        return _execute(store, task, model, capability, dataset, samples, config, cache, judge)
+        return _execute(store, task, model, capability, dataset, samples, config, cache, judge, early)
     except BaseException as exc:
         if store.status == "running":  # an "incomplete" run already says what is missing
             store.fail(str(exc) or type(exc).__name__)
         raise
     finally:
+        early.close()
         store.close()
         cache.close()
         for used in (model, judge):
@@ -180,8 +204,10 @@ def _execute(
     config: RunConfig,
     cache: ResponseCache,
     judge: Any,
+    early: EarlyDecode,
 ) -> RunResult:
     started = time.monotonic()
+    _preload("scipy.stats")  # the metrics need it at the end; importing it costs ~0.5 s of start-up otherwise
     done = store.done_ids()
     todo = [s for s in samples if s.id not in done]
     batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
@@ -195,7 +221,7 @@ def _execute(
 
         batches: Any = RayBatches(todo, batch_size, task, config, capability, dataset, model_options(config))
     else:
-        batches = local_batches(todo, batch_size, task, caller, config.workers)
+        batches = local_batches(todo, batch_size, task, caller, config.workers, early)
     with Progress(len(todo), label, config.progress) as progress:
         for records in batches:
             records = [Record(r.id, {"index": positions[r.id], **r.output}, r.error) for r in records]
