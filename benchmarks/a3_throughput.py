@@ -96,25 +96,26 @@ def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, 
     return time.perf_counter() - started, model_seconds, scores
 
 
-def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
-    """The official-style loop as the authors run it: a fresh ``python`` process (start-up included)."""
+def timed(command: list[str]) -> tuple[float, str]:
+    """Wall seconds and stdout of a fresh process (its stderr on failure)."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file)],
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-    )
-    seconds = time.perf_counter() - started
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
     if result.returncode:
         raise SystemExit(result.stderr)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return time.perf_counter() - started, result.stdout
+
+
+def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
+    """The official-style loop as the authors run it: a fresh ``python`` process (start-up included)."""
+    seconds, stdout = timed(
+        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file)]
+    )
+    report = json.loads(stdout.strip().splitlines()[-1])
     return seconds, report["model_seconds"], report["scores"]
 
 
 def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple[float, list[float]]:
-    started = time.perf_counter()
-    result = subprocess.run(
+    seconds, _ = timed(
         [
             sys.executable,
             "-m",
@@ -133,14 +134,8 @@ def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple
             "--no-cache",
             "-T",
             "bootstrap=0",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ},
+        ]
     )
-    seconds = time.perf_counter() - started
-    if result.returncode:
-        raise SystemExit(result.stderr)
     (records,) = out.rglob("records.jsonl")
     by_id = {json.loads(line)["id"]: json.loads(line)["score"] for line in records.read_text().splitlines()}
     return seconds, [by_id[item["img_path"]] for item in json.loads(data.read_text())]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qbench import __version__
-from qbench.data.dataset import dataset_name
+from qbench.data.dataset import dataset_name, fingerprint_path
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import parse_score
 from qbench.errors import DataError
@@ -25,10 +25,6 @@ from qbench.tasks.base import two_way_softmax
 from qbench.types import Record
 
 log = logging.getLogger("qbench")
-
-
-def _file_hash(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes(), digest_size=12).hexdigest()
 
 
 def import_a3(
@@ -122,7 +118,7 @@ def _write_run(
     split: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Run:
-    digest = _file_hash(source)
+    digest = fingerprint_path(source)
     fp = hashlib.sha256(f"import|{task}|{model}|{digest}|{task_info}".encode()).hexdigest()[:12]
     path = out / task / slug(model) / slug(dataset) / fp
     manifest = {

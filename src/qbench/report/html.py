@@ -29,6 +29,7 @@ from qbench.report.leaderboard import (
     A1_PAIR_COLUMNS,
     A1_SINGLE_COLUMNS,
     A2_COLUMNS,
+    UNREADABLE,
     Board,
     boards,
     is_pair,
@@ -233,7 +234,7 @@ def _a1(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> s
             "Accuracy in %; the small line under Overall is its 95% interval (bootstrap, or Wilson when the "
             "run stored none).",
         ),
-        _table(board, _metric_lines(board, rows, columns, percent=True), css="a1"),
+        _table(board, _metric_lines(board, rows, [*columns, UNREADABLE], percent=True), css="a1"),
     ]
     own = [(label, r) for (label, _), r in zip(board.rows, rows) if not r.get("reference")]
     series = [(label, [r["metrics"].get(key) for key, _ in columns]) for label, r in own]

@@ -22,7 +22,6 @@ A1_SINGLE_COLUMNS = [
     ("accuracy/in-context-distortion", "In-context Distortion"),
     ("accuracy/in-context-other", "In-context Other"),
     ("accuracy", "Overall"),
-    ("invalid_rate", "Unreadable"),  # not an official column: answers no rule could read (counted wrong)
 ]
 A1_PAIR_COLUMNS = [
     ("accuracy/yes-no", "Yes-or-No"),
@@ -33,8 +32,9 @@ A1_PAIR_COLUMNS = [
     ("accuracy/compare", "Compare"),
     ("accuracy/joint", "Joint"),
     ("accuracy", "Overall"),
-    ("invalid_rate", "Unreadable"),
 ]
+# Not an official column: the share of answers no rule could read (counted wrong), shown after Overall.
+UNREADABLE = ("invalid_rate", "Unreadable")
 A2_COLUMNS = [
     ("completeness", "Completeness"),
     ("precision", "Precision"),
@@ -142,11 +142,18 @@ def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
     single = [r for r in a1 if not is_pair(r)]
     if single:
         out.append(
-            metric_board("A1 perception, single images (accuracy %)", A1_SINGLE_COLUMNS, single, percent=True)
+            metric_board(
+                "A1 perception, single images (accuracy %)",
+                [*A1_SINGLE_COLUMNS, UNREADABLE],
+                single,
+                percent=True,
+            )
         )
     if pair:
         out.append(
-            metric_board("A1 perception, image pairs (accuracy %)", A1_PAIR_COLUMNS, pair, percent=True)
+            metric_board(
+                "A1 perception, image pairs (accuracy %)", [*A1_PAIR_COLUMNS, UNREADABLE], pair, percent=True
+            )
         )
     a2 = [r for r in rows if r["task"] == "a2"]
     if a2:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qbench.data.databases import DATABASES
+from qbench.report.leaderboard import A1_PAIR_COLUMNS, A1_SINGLE_COLUMNS
 
 __all__ = [
     "A1_PAIR_FULL",
@@ -35,26 +36,8 @@ __all__ = [
 ]
 
 # Column keys (protocol 8.10) in the order of the official tables (1.4, 2.3).
-A1_SINGLE_KEYS = (
-    "accuracy/yes-no",
-    "accuracy/what",
-    "accuracy/how",
-    "accuracy/distortion",
-    "accuracy/other",
-    "accuracy/in-context-distortion",
-    "accuracy/in-context-other",
-    "accuracy",
-)
-A1_PAIR_KEYS = (
-    "accuracy/yes-no",
-    "accuracy/what",
-    "accuracy/how",
-    "accuracy/distortion",
-    "accuracy/other",
-    "accuracy/compare",
-    "accuracy/joint",
-    "accuracy",
-)
+A1_SINGLE_KEYS = tuple(key for key, _ in A1_SINGLE_COLUMNS)
+A1_PAIR_KEYS = tuple(key for key, _ in A1_PAIR_COLUMNS)
 
 SOURCES = {
     "a1": "Q-Bench+ paper Table II = official leaderboard CSVs qbench_a1_single_{dev,test}.csv (protocol.md 5)",
