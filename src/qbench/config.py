@@ -6,12 +6,11 @@ The CLI and the Python API build the same RunConfig and call the same :func:`qbe
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from qbench.errors import DataError, UsageError
 from qbench.registry import did_you_mean
