@@ -21,7 +21,7 @@ from qbench.errors import DataError
 from qbench.store import Run, slug, write_run
 from qbench.tasks import prompts
 from qbench.tasks.assessment import iqa_metrics
-from qbench.tasks.base import two_way_softmax
+from qbench.tasks.base import A3_SCORE_VERSION, a3_score
 from qbench.types import Record
 
 log = logging.getLogger("qbench")
@@ -59,6 +59,7 @@ def import_a3(
                     "prompt_version": "imported",
                     "words": [positive, negative],
                     "temperature": temperature,
+                    "score_version": A3_SCORE_VERSION,
                 },
                 duplicates=duplicates,
             )
@@ -95,8 +96,9 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
             duplicates += 1
             continue
         seen.add(rel)
-        score = two_way_softmax(logits[positive], logits[negative], temperature)
-        records.append(Record(rel, {"img_path": rel, "mos": mos, "logits": logits, "score": score}))
+        score, form = a3_score(logits[positive], logits[negative], temperature)
+        output = {"img_path": rel, "mos": mos, "logits": logits, "score": score, "score_form": form}
+        records.append(Record(rel, output))
     if duplicates:
         log.warning(
             "%s: %d duplicated image(s); kept the first record of each (n=%d)", path, duplicates, len(records)

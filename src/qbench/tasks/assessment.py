@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval, fast_plcc, fast_srcc, grouped_correlations
 from qbench.tasks import prompts
-from qbench.tasks.base import flag, task_options, two_way_softmax
+from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
 from qbench.types import Record, Request, Sample
 
 OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
@@ -53,6 +54,7 @@ class AssessmentTask:
                 prompt_version=prompts.A3_PROMPT_VERSION,
                 words=[self.positive, self.negative],
                 temperature=self.temperature,
+                score_version=A3_SCORE_VERSION,
             )
         return info
 
@@ -70,10 +72,16 @@ class AssessmentTask:
         if self.capability == "score_tokens":
             logits = {word: float(result[word]) for word in (self.positive, self.negative)}
             out["logits"] = logits
-            out["score"] = two_way_softmax(logits[self.positive], logits[self.negative], self.temperature)
+            out["score"], out["score_form"] = a3_score(
+                logits[self.positive], logits[self.negative], self.temperature
+            )
         else:
             out["score"] = float(result)
         return out
+
+    def rescore(self, records: Sequence[Record]) -> list[Record]:
+        """Scores recomputed from the stored logits with today's form (``qbench score``); scalars stay."""
+        return [rescore_record(r, self.positive, self.negative, self.temperature) for r in records]
 
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
         return iqa_metrics(dataset, records, logistic=self.logistic, resamples=self.bootstrap)
@@ -104,6 +112,15 @@ def iqa_metrics(
             lambda idx: fast_plcc(pred[idx], gt[idx]), len(pred), resamples=resamples
         )
     return metrics
+
+
+def rescore_record(record: Record, positive: str, negative: str, temperature: float) -> Record:
+    """The record with its score (and ``score_form``) recomputed from its logits, if it has both words."""
+    logits = record.output.get("logits")
+    if not isinstance(logits, dict) or positive not in logits or negative not in logits:
+        return record
+    score, form = a3_score(float(logits[positive]), float(logits[negative]), temperature)
+    return replace(record, output={**record.output, "score": score, "score_form": form})
 
 
 def half_of(name: str, prefixes: tuple[str, ...]) -> str | None:
