@@ -464,4 +464,6 @@ def test_prepared_batches_from_other_threads_score_exactly_the_same() -> None:
         requests[3:], prepared=prepared[1]
     )
     assert threaded == plain
-    assert model.prepare("generate", requests) is None
+    assert model.prepare("score_options", requests) is None  # options are encoded in chunks of their own
+    mixed = [requests[0], Request(content=prompts.a2_content(1), images=(IMAGES[0],), max_new_tokens=3)]
+    assert model.prepare("generate", mixed) is None  # two generation settings: two batches

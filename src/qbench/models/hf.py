@@ -80,6 +80,11 @@ KNOWN_WORDS = (
     "medium",
     "acceptable",
 )
+# Model families (``config.model_type``) whose batched greedy answers can differ from their one-at-a-time
+# answers: ``generate`` runs them one request at a time and logs that once. tests/test_hf_generate_batch.py
+# checks batched == batch-1 answers for every tiny family of the test suite (all pass today, so it is empty);
+# a family that cannot pass goes here, with the reason.
+GENERATE_ONE_AT_A_TIME: dict[str, str] = {}
 CONFIG_FILES = (".json", ".jinja", ".txt", ".model")
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 T = TypeVar("T")
@@ -402,7 +407,8 @@ class HFModel:
         return join_reply(text, reply), images
 
     def _encode(self, texts: list[str], images: list[list[Any]], processor: Any = None) -> Any:
-        """One processor call for the whole batch, left padded, on the model's device and dtype."""
+        """One processor call for the whole batch, left padded, on the model's device and dtype (on the CPU,
+        as the processor made it, while the weights are still loading: :meth:`_to_device` moves it later)."""
         kwargs: dict[str, Any] = {
             "text": texts,
             "return_tensors": "pt",
@@ -415,6 +421,11 @@ class HFModel:
         # as transformers' apply_chat_template(tokenize=True): a template that writes BOS gets no second one
         kwargs["add_special_tokens"] = not (bos and texts[0].startswith(bos))
         batch = (processor or self.processor)(**kwargs)
+        return self._to_device(batch) if hasattr(self, "model") else dict(batch)
+
+    def _to_device(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """The batch's tensors on the model's device, floating point ones in its dtype (a no-op when they
+        already are)."""
         device, dtype = self.device, self.model.dtype
         return {
             k: (v.to(device, dtype=dtype) if torch.is_floating_point(v) else v.to(device))
@@ -440,25 +451,53 @@ class HFModel:
         return self.model(**kwargs).logits
 
     # -- capabilities ----------------------------------------------------------------------------------------
-    def generate(self, requests: Sequence[Request]) -> list[str | Exception]:
-        """Greedy (or the model's sampling for ``greedy=False``) answers, new tokens only, special tokens
-        skipped. Requests are batched by their generation settings."""
+    def generate(self, requests: Sequence[Request], prepared: Any = None) -> list[str | Exception]:
+        """Greedy (or the model's sampling for ``greedy=False``) answers, new tokens only, each cut at its own
+        end of sequence, special tokens skipped. Requests are batched by their generation settings (left
+        padded), so a batched answer equals the answer to the request alone; a family listed in
+        GENERATE_ONE_AT_A_TIME runs one request at a time instead."""
+        if prepared is not None and prepared.get("requests") == len(requests) and "settings" in prepared:
+            try:
+                return list(self._generate_encoded(prepared["batch"], *prepared["settings"]))
+            except Exception:  # fall back to the plain path, which retries item by item
+                log.debug("generating for a prepared batch failed", exc_info=True)
         out: list[str | Exception] = [""] * len(requests)
-        groups: dict[tuple[bool, int, bool], list[int]] = {}
-        for i, req in enumerate(requests):
-            limit = self._max_new_tokens or req.max_new_tokens
-            groups.setdefault((req.greedy, limit, bool(req.images)), []).append(i)
-        for (greedy, limit, _), idx in groups.items():
-            results = self._robust(
-                [requests[i] for i in idx], lambda rs, g=greedy, n=limit: self._generate(rs, g, n)
-            )
+        one_by_one = self._generate_one_at_a_time()
+        for (greedy, limit, _), idx in self._generation_groups(requests).items():
+            call = lambda rs, g=greedy, n=limit: self._generate(rs, g, n)  # noqa: E731
+            if one_by_one:
+                results = [self._robust([requests[i]], call)[0] for i in idx]
+            else:
+                results = self._robust([requests[i] for i in idx], call)
             for i, res in zip(idx, results):
                 out[i] = res
         return out
 
+    def _generation_groups(self, requests: Sequence[Request]) -> dict[tuple[bool, int, bool], list[int]]:
+        """Request indices by generation settings (greedy, token limit) and by having images or not (a
+        processor cannot mix the two in one call)."""
+        groups: dict[tuple[bool, int, bool], list[int]] = {}
+        for i, req in enumerate(requests):
+            limit = self._max_new_tokens or req.max_new_tokens
+            groups.setdefault((req.greedy, limit, bool(req.images)), []).append(i)
+        return groups
+
+    def _generate_one_at_a_time(self) -> bool:
+        """Whether this model's family is on GENERATE_ONE_AT_A_TIME (announced once per model)."""
+        family = str(getattr(self.config, "model_type", ""))
+        reason = GENERATE_ONE_AT_A_TIME.get(family)
+        if reason is None:
+            return False
+        if not getattr(self, "_announced_one_by_one", False):
+            self._announced_one_by_one = True
+            log.info("%s (%s): generating one request at a time: %s", self.name, family, reason)
+        return True
+
     def _generate(self, requests: Sequence[Request], greedy: bool, limit: int) -> list[str]:
-        rendered = [self.render(r, r.assistant_prefix) for r in requests]
-        batch = self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered])
+        return self._generate_encoded(self._encode_requests(requests), greedy, limit)
+
+    def _generate_encoded(self, batch: Any, greedy: bool, limit: int) -> list[str]:
+        batch = self._to_device(batch)
         settings: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": self.tokenizer.pad_token_id}
         if greedy:
             settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -466,18 +505,38 @@ class HFModel:
             settings["do_sample"] = True
         with torch.inference_mode():
             output = self.model.generate(**batch, **settings)
-        new = output[:, batch["input_ids"].shape[1] :]
-        return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        new = output[:, batch["input_ids"].shape[1] :].tolist()
+        cut = cut_at_eos(new, self._eos_ids())
+        return [t.strip() for t in self.tokenizer.batch_decode(cut, skip_special_tokens=True)]
+
+    def _eos_ids(self) -> set[int]:
+        """The ids ``generate`` stops a row at (the generation config's end of sequence, one id or several)."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            return set()
+        return {int(e) for e in eos} if isinstance(eos, (list, tuple)) else {int(eos)}
 
     def prepare(self, capability: str, requests: Sequence[Request]) -> Any:
-        """The chat template and processor work (resize, normalise, tokenise) of a ``score_tokens`` batch,
-        done by the runner's preparing thread while the model runs the previous batch. None otherwise."""
-        if capability != "score_tokens" or len(_by_images(requests)) != 1:
-            return None
-        return {
-            "requests": len(requests),
-            "batch": self._encode_for_scores(requests, self._thread_processor()),
-        }
+        """The chat template and processor work (resize, normalise, tokenise) of a ``score_tokens`` or
+        ``generate`` batch, done by the runner's preparing threads while the model runs the previous batch
+        (or, at start-up, while the weights are still loading). None when the batch cannot go through the
+        model in one piece (mixed settings, images and no images, a one-at-a-time family)."""
+        if capability == "score_tokens" and len(_by_images(requests)) == 1:
+            return {
+                "requests": len(requests),
+                "batch": self._encode_requests(requests, self._thread_processor()),
+            }
+        if capability == "generate":
+            groups = self._generation_groups(requests)
+            if len(groups) != 1 or self._generate_one_at_a_time():
+                return None
+            ((greedy, limit, _),) = groups
+            return {
+                "requests": len(requests),
+                "settings": (greedy, limit),
+                "batch": self._encode_requests(requests, self._thread_processor()),
+            }
+        return None
 
     def _thread_processor(self) -> Any:
         """A private copy of the processor per preparing thread: fast tokenizers must not be shared by threads
@@ -491,7 +550,7 @@ class HFModel:
         self, requests: Sequence[Request], prepared: Any = None
     ) -> list[dict[str, float] | Exception]:
         """Raw next-token logits (float32) of each request's ``words`` after its assistant prefix."""
-        if prepared is not None and prepared["requests"] == len(requests):
+        if prepared is not None and prepared["requests"] == len(requests) and "settings" not in prepared:
             try:
                 return list(self._score_encoded(requests, prepared["batch"]))
             except Exception:  # fall back to the plain path, which retries item by item
@@ -502,15 +561,17 @@ class HFModel:
                 out[i] = res
         return out
 
-    def _encode_for_scores(self, requests: Sequence[Request], processor: Any = None) -> Any:
+    def _encode_requests(self, requests: Sequence[Request], processor: Any = None) -> Any:
+        """The requests rendered with their assistant prefix, through one processor call."""
         rendered = [self.render(r, r.assistant_prefix, processor) for r in requests]
         return self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered], processor)
 
     def _score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float]]:
-        return self._score_encoded(requests, self._encode_for_scores(requests))
+        return self._score_encoded(requests, self._encode_requests(requests))
 
     def _score_encoded(self, requests: Sequence[Request], batch: Any) -> list[dict[str, float]]:
         ids = [{w: self._word_id(w) for w in r.words} for r in requests]
+        batch = self._to_device(batch)
         with torch.inference_mode():
             last = self._forward(batch, last_only=True)[:, -1, :].float()
         return [{w: float(last[row, tid]) for w, tid in words.items()} for row, words in enumerate(ids)]
@@ -581,6 +642,17 @@ class HFModel:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+def cut_at_eos(rows: list[list[int]], eos: set[int]) -> list[list[int]]:
+    """Each row of new tokens up to (not including) its own first end-of-sequence token. In a batch, a row
+    that ends early is filled with padding until the longest row ends; cut here, its answer is the one it
+    would have had alone, whatever the pad token decodes to."""
+    cut = []
+    for row in rows:
+        end = next((i for i, token in enumerate(row) if token in eos), len(row))
+        cut.append(row[:end])
+    return cut
+
+
 def join_reply(prompt: str, reply: str) -> str:
     """``prompt`` then ``reply``, with one space between them when ``prompt`` does not end in white space
     (protocol 8.1); an empty side gives the other unchanged."""
