@@ -11,6 +11,15 @@ small PNG image by default, so the encoding and the data-URL upload are part of 
 
 The server runs in a separate process by default (``--in-process`` to share one), so the client's threads do
 not compete with the server's for one interpreter lock.
+
+``--run-samples 1000 10000`` also runs the real CLI (``qbench run a3 --model openai:...``) on MOS files of that
+many items against an A3-answering server, and prints the wall time and the peak memory (RSS) of each run:
+records and cache entries are written as each answer arrives, so memory must stay flat as N grows.
+
+Figures on the 2-core CI-like machine (latency 0.2 s, 64 px PNG, N=256), ratio of C x serial:
+
+    before per-answer saving (batches of max(64, 4C)): C=16 0.97, C=64 0.76
+    after  (each answer saved on arrival):             see the closing note of issue 11 (same columns)
 """
 
 from __future__ import annotations
@@ -64,14 +73,21 @@ def measure(url: str, concurrency: int, requests: list[Request]) -> tuple[float,
     return elapsed, model.usage()
 
 
-def start_server(latency: float, in_process: bool) -> tuple[str, Any]:
+def start_server(latency: float, in_process: bool, mode: str = "echo") -> tuple[str, Any]:
     if in_process:
         from fake_openai_server import FakeOpenAIServer
 
         server = FakeOpenAIServer(latency=latency).start()
         return server.url, server.stop
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fake_openai_server.py"), "--latency", str(latency)],
+        [
+            sys.executable,
+            str(ROOT / "tests" / "fake_openai_server.py"),
+            "--latency",
+            str(latency),
+            "--mode",
+            mode,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -89,6 +105,38 @@ def start_server(latency: float, in_process: bool) -> tuple[str, Any]:
     return url, stop
 
 
+def run_samples(latency: float, n: int, concurrency: int, folder: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one real CLI run of A3 on ``n`` items (the server: --mode a3)."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        Image.new("RGB", (32, 32), (i * 30, 100, 200 - i * 20)).save(folder / f"img_{i}.png")
+    items = [{"img_path": f"img_{i % 8}.png", "gt_score": str(1 + (i * 7919 % 400) / 100)} for i in range(n)]
+    data = folder / f"mos_{n}.json"
+    data.write_text(json.dumps(items))
+    url, stop = start_server(latency, False, mode="a3")
+    out = folder / f"runs_{n}"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [
+        sys.executable, "-m", "qbench", "-q", "run", "a3", "--model", "openai:bench-model", "--api-base", url,
+        "--data", str(data), "--out", str(out), "--no-cache", "--concurrency", str(concurrency),
+    ]  # fmt: skip
+    try:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        if status:
+            raise SystemExit(f"the run failed: {proc.stderr.read().decode() if proc.stderr else status}")
+    finally:
+        stop()
+    return elapsed, usage.ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per reply (default 0.2)")
@@ -99,7 +147,23 @@ def main() -> None:
         "--image-size", type=int, default=64, help="side of the PNG sent per request (0: none)"
     )
     parser.add_argument("--in-process", action="store_true", help="run the server in this process")
+    parser.add_argument(
+        "--run-samples", type=int, nargs="*", default=[], help="also run the CLI on A3 files of these sizes"
+    )
+    parser.add_argument("--run-latency", type=float, default=0.01, help="server latency for --run-samples")
+    parser.add_argument("--run-concurrency", type=int, default=64, help="concurrency for --run-samples")
+    parser.add_argument("--skip-ratio", action="store_true", help="only the --run-samples runs")
     args = parser.parse_args()
+    if args.run_samples:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"CLI runs: A3, server latency {args.run_latency * 1000:.0f} ms, C={args.run_concurrency}")
+            for n in args.run_samples:
+                elapsed, rss = run_samples(args.run_latency, n, args.run_concurrency, Path(tmp))
+                print(f"  N={n:>6}: {elapsed:7.2f} s  {n / elapsed:7.1f} samples/s  peak RSS {rss:7.1f} MB")
+    if args.skip_ratio:
+        return
 
     url, stop = start_server(args.latency, args.in_process)
     try:

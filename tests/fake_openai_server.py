@@ -117,7 +117,8 @@ class FakeOpenAIServer:
 
     ``latency`` is added to every chat completion (before the responder's own ``delay``); ``api_key`` makes
     the server demand ``Authorization: Bearer <key>`` (401 otherwise); ``logprobs=False`` plays a server
-    that ignores ``logprobs`` requests; ``model`` is what ``/v1/models`` lists.
+    that ignores ``logprobs`` requests; ``model`` is what ``/v1/models`` lists; ``port`` (0: any free one)
+    lets a test bring a server back on the address a run already knows (the URL is part of a run's identity).
     """
 
     def __init__(
@@ -129,6 +130,7 @@ class FakeOpenAIServer:
         logprobs: bool = True,
         model: str = "fake-model",
         key: Callable[[Mapping[str, Any]], str] = user_text,
+        port: int = 0,
     ) -> None:
         self.responder = responder
         self.latency = latency
@@ -145,13 +147,14 @@ class FakeOpenAIServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
-        self._port = 0
+        self._port = port
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
         handler = _make_handler(self)
-        httpd = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+        httpd = _QuietServer(("127.0.0.1", self._port), handler, bind_and_activate=False)
+        httpd.allow_reuse_address = True  # a test restarts a server on the port a killed run knew
         httpd.daemon_threads = True
         httpd.block_on_close = False
         httpd.request_queue_size = 256  # a burst of connections must not wait on the listen backlog
@@ -382,12 +385,22 @@ def running(responder: Responder = echo, **kwargs: Any) -> Iterator[FakeOpenAISe
         yield server
 
 
+def a3_words(body: Mapping[str, Any]) -> Reply:
+    """An A3 reply: ``good`` and ``poor`` among the top log-probs, varying with the request text."""
+    shift = (sum(map(ord, user_text(body))) % 100) / 100
+    return Reply(text="good", top_logprobs={" good": -0.2 - shift, " poor": -1.5 + shift, " fair": -3.0})
+
+
+MODES: dict[str, Responder] = {"echo": echo, "a3": a3_words}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the fake OpenAI-compatible server until Ctrl-C.")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every completion")
     parser.add_argument("--port-file", default=None, help="also write the URL to this file")
+    parser.add_argument("--mode", choices=sorted(MODES), default="echo", help="what it answers")
     args = parser.parse_args()
-    with FakeOpenAIServer(latency=args.latency) as server:
+    with FakeOpenAIServer(MODES[args.mode], latency=args.latency) as server:
         print(server.url, flush=True)
         if args.port_file:
             with open(args.port_file, "w") as fh:

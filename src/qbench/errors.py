@@ -83,3 +83,17 @@ class RunError(QBenchError):
     """A run that failed at run time (the model crashed, the server kept failing, ...)."""
 
     exit_code = 1
+
+
+class StopRun(RunError):
+    """A failure that would repeat for every remaining sample (the server is gone): the run stops at once.
+
+    The pipeline and the judging re-raise it instead of recording it per sample; what was received is kept,
+    and the CLI adds the command that resumes.
+    """
+
+
+class Interrupted(QBenchError):
+    """Ctrl-C or SIGTERM: the run stopped sending, kept what it received, and is marked ``interrupted``."""
+
+    exit_code = 130

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qbench.cache import ResponseCache, cache_key
-from qbench.errors import QBenchError
+from qbench.errors import QBenchError, StopRun
 from qbench.models.base import model_fingerprint
 from qbench.progress import Progress
 from qbench.types import Request, Text
@@ -72,23 +72,40 @@ def judge_rounds(
     with Progress(len(todo), f"judge {getattr(judge, 'name', 'judge')}", progress) as bar:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            try:
-                texts = judge.generate([req for _, _, req, _ in part])
-            except QBenchError as exc:
-                if exc.exit_code == 2:  # a wrong key, model or server: stop, do not warn per round
-                    raise
-                log.warning("judge call failed for %d round(s): %s", len(part), exc)
-                texts = [exc] * len(part)
-            except Exception as exc:  # this chunk failed; its rounds stay None and are retried later
-                log.warning("judge call failed for %d round(s): %s", len(part), exc)
-                texts = [exc] * len(part)
-            fresh = {}
-            for (job_key, r, _, key), text in zip(part, texts):
-                if isinstance(text, BaseException) or text is None:
-                    failed += 1
-                    continue
-                replies[job_key][r] = str(text)
-                fresh[key] = str(text)
-            cache.put_many(fresh)
-            bar.advance(len(part))
+            for group in _judge_groups(judge, [req for _, _, req, _ in part]):
+                fresh = {}
+                for i, text in group:
+                    job_key, r, _, key = part[i]
+                    if isinstance(text, BaseException) or text is None:
+                        failed += 1
+                        continue
+                    replies[job_key][r] = str(text)
+                    fresh[key] = str(text)
+                cache.put_many(fresh)  # each reply is kept the moment it arrives
+                bar.advance(len(group))
     return JudgeReplies(replies=replies, failed_calls=failed, cache_hits=len(cached))
+
+
+def _judge_groups(judge: Any, requests: list[Request]) -> Any:
+    """``(index, reply or exception)`` groups as the judge answers (one group unless it can ``stream``)."""
+    waiting = set(range(len(requests)))
+    try:
+        if callable(getattr(judge, "stream", None)):
+            for group in judge.stream("generate", requests):
+                waiting.difference_update(i for i, _ in group)
+                yield group
+        else:
+            texts = judge.generate(requests)
+            waiting.clear()
+            yield list(enumerate(texts))
+        return
+    except StopRun:
+        raise
+    except QBenchError as exc:
+        if exc.exit_code == 2:  # a wrong key, model or server: stop, do not warn per round
+            raise
+        failure: Exception = exc
+    except Exception as exc:  # these rounds stay None and are retried later
+        failure = exc
+    log.warning("judge call failed for %d round(s): %s", len(waiting), failure)
+    yield [(i, failure) for i in sorted(waiting)]

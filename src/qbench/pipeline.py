@@ -6,7 +6,9 @@ Three kinds of threads overlap so that large photos do not starve the model:
 - two threads turn decoded batches into requests, answer what they can from the response cache and let the
   model pre-process the rest (``model.prepare(capability, requests)``, e.g. the HF processor's resize and
   tokenisation), a few batches ahead;
-- the calling thread runs the model on prepared batches and writes the records.
+- the calling thread runs the model on prepared batches and writes the records. A model with ``stream``
+  (the API adapter) hands its answers back as they arrive; each is cached and recorded at once, so a kill
+  loses only the requests still in flight.
 
 A model's ``prepare`` must be safe to call from several threads (the HF adapter gives each thread its own
 processor copy: fast tokenizers are not thread-safe). Pixels are exactly those of a plain full decode, so
@@ -19,14 +21,14 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from qbench.cache import ResponseCache, cache_key
 from qbench.data.images import file_key, open_image
-from qbench.errors import QBenchError, RunError
+from qbench.errors import QBenchError, RunError, StopRun
 from qbench.models.base import model_fingerprint
 from qbench.types import Record, Request, Sample
 
@@ -59,6 +61,7 @@ class CachedCaller:
         self.fingerprint = model_fingerprint(model)
         self.hits = 0
         self.can_prepare = callable(getattr(model, "prepare", None)) and capability != "quality"
+        self.can_stream = callable(getattr(model, "stream", None)) and capability != "quality"
 
     def lookup(self, requests: list[Request]) -> tuple[list[str | None], dict[str, Any]]:
         """Cache keys (None: not cacheable, e.g. sampled) and the answers already cached."""
@@ -85,12 +88,29 @@ class CachedCaller:
         self, requests: list[Request], keys: list[str | None], found: dict[str, Any], prepared: Any = None
     ) -> list[Any]:
         """Results in request order: cached ones, and the model's answers for the rest (then cached)."""
+        results: list[Any] = [None] * len(requests)
+        for group in self.stream(requests, keys, found, prepared):
+            for i, answer in group:
+                results[i] = answer
+        return results
+
+    def stream(
+        self, requests: list[Request], keys: list[str | None], found: dict[str, Any], prepared: Any = None
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """``(index, result)`` groups: the cached answers first, then the model's as they arrive, each group
+        cached before it is handed on (a model without ``stream`` answers in one group)."""
         self.hits += len(found)
         missing = [i for i, k in enumerate(keys) if k not in found]
-        results: list[Any] = [found.get(k) if k else None for k in keys]
+        cached = [(i, found[k]) for i, k in enumerate(keys) if k in found]
+        if cached:
+            yield cached
         if not missing:
-            return results
+            return
         asked = [requests[i] for i in missing]
+        if self.can_stream:
+            for group in self.model.stream(self.capability, asked):
+                yield self._cached([(missing[j], answer) for j, answer in group], keys)
+            return
         if self.capability == "quality":
             answers = self.model.quality([r.images[0] for r in asked])
         elif prepared is not None:
@@ -99,13 +119,16 @@ class CachedCaller:
             answers = getattr(self.model, self.capability)(asked)
         if len(answers) != len(asked):
             raise RunError(f"model returned {len(answers)} results for {len(asked)} requests")
+        yield self._cached(list(zip(missing, answers)), keys)
+
+    def _cached(self, group: list[tuple[int, Any]], keys: Sequence[str | None]) -> list[tuple[int, Any]]:
         fresh = {}
-        for i, answer in zip(missing, answers):
-            results[i] = answer
-            if keys[i] and not isinstance(answer, BaseException):
-                fresh[keys[i]] = answer
+        for i, answer in group:
+            key = keys[i]
+            if key and not isinstance(answer, BaseException):
+                fresh[key] = answer
         self.cache.put_many(fresh)
-        return results
+        return group
 
     def __call__(self, requests: list[Request]) -> list[Any]:
         keys, found = self.lookup(requests)
@@ -137,30 +160,47 @@ def prepare_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded:
     return prepared
 
 
+def stream_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> Iterator[list[Record]]:
+    """Records of a prepared batch in groups, as the model's answers arrive (errors included).
+
+    A failure of the model call fails the samples not yet answered (recorded, retried on resume); a
+    configuration error or :class:`StopRun` stops the run instead.
+    """
+    if prepared.errors:
+        yield [Record(sid, {}, error=err) for sid, err in prepared.errors.items()]
+    if not prepared.ready:
+        return
+    requests = [req for _, req in prepared.ready]
+    waiting = set(range(len(requests)))
+    try:
+        for group in caller.stream(requests, prepared.keys, prepared.found, prepared.prepared):
+            waiting.difference_update(i for i, _ in group)
+            yield [_record(task, prepared.ready[i][0], result) for i, result in group]
+        return
+    except StopRun:
+        raise
+    except QBenchError as exc:
+        if exc.exit_code == 2:  # a configuration error (bad key, unknown model): stop, do not retry per item
+            raise
+        failure: Exception = exc
+    except Exception as exc:  # a model failure on this batch: recorded, retried on resume
+        log.debug("model call failed", exc_info=True)
+        failure = exc
+    yield [_record(task, prepared.ready[i][0], failure) for i in sorted(waiting)]
+
+
+def _record(task: Any, sample: Sample, result: Any) -> Record:
+    if isinstance(result, BaseException):
+        return Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
+    try:
+        return Record(sample.id, task.output(sample, result))
+    except (KeyError, TypeError, ValueError) as exc:
+        return Record(sample.id, {}, error=f"unusable model result: {exc!r}")
+
+
 def finish_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> list[Record]:
     """Run the model on a prepared batch; one record per sample, errors included, in batch order."""
-    records = {sid: Record(sid, {}, error=err) for sid, err in prepared.errors.items()}
-    if prepared.ready:
-        requests = [req for _, req in prepared.ready]
-        try:
-            results = caller.finish(requests, prepared.keys, prepared.found, prepared.prepared)
-        except QBenchError as exc:
-            if (
-                exc.exit_code == 2
-            ):  # a configuration error (bad key, unknown model): stop, do not retry per item
-                raise
-            results = [exc] * len(requests)
-        except Exception as exc:  # a model failure on this batch: recorded, retried on resume
-            log.debug("model call failed", exc_info=True)
-            results = [exc] * len(requests)
-        for (sample, _), result in zip(prepared.ready, results):
-            if isinstance(result, BaseException):
-                records[sample.id] = Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
-                continue
-            try:
-                records[sample.id] = Record(sample.id, task.output(sample, result))
-            except (KeyError, TypeError, ValueError) as exc:
-                records[sample.id] = Record(sample.id, {}, error=f"unusable model result: {exc!r}")
+    records = {r.id: r for group in stream_batch(task, caller, prepared) for r in group}
     return [records[s.id] for s in prepared.batch]
 
 
@@ -216,7 +256,8 @@ def local_batches(
     workers: int | None,
     early: EarlyDecode | None = None,
 ) -> Iterator[list[Record]]:
-    """Records batch by batch, decoding and preparing up to PREFETCH_BATCHES ahead of the model."""
+    """Records as they are made (a batch, or an API model's answers as they arrive), decoding and preparing
+    up to PREFETCH_BATCHES batches ahead of the model."""
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     decoders = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="decode")
     preparer = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="prepare")
@@ -232,7 +273,7 @@ def local_batches(
             while index < len(batches) and len(pending) <= PREFETCH_BATCHES:
                 pending.append(submit(batches[index]))
                 index += 1
-            yield finish_batch(task, caller, pending.popleft().result())
+            yield from stream_batch(task, caller, pending.popleft().result())
     finally:
         for future in pending:
             future.cancel()

@@ -2,7 +2,8 @@
 
 The runner is the only place that connects data, task, model and store. The batch pipeline itself (parallel
 decoding, cache lookups, model pre-processing ahead of the model) lives in :mod:`qbench.pipeline`; records are
-appended as each batch finishes, so a kill loses at most one batch.
+appended as they are made (per batch, or per answer for an API model), so a kill loses at most what was in
+flight.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def _execute(
     todo = [s for s in samples if s.id not in done]
     batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
     positions = {s.id: i for i, s in enumerate(dataset.samples)}
-    failed_batches = 0
+    failed_in_a_row = 0
     succeeded = 0
     label = f"{config.task} {model_name(model)} {dataset.name}"
     caller = CachedCaller(model, capability, cache)
@@ -226,10 +227,10 @@ def _execute(
         for records in batches:
             records = [Record(r.id, {"index": positions[r.id], **r.output}, r.error) for r in records]
             store.append(records)
-            failures = sum(not r.ok for r in records)
-            succeeded += len(records) - failures
-            failed_batches = failed_batches + 1 if failures == len(records) else 0
-            if failed_batches >= MAX_FAILED_BATCHES and not succeeded:
+            for record in records:
+                failed_in_a_row = 0 if record.ok else failed_in_a_row + 1
+                succeeded += record.ok
+            if failed_in_a_row >= MAX_FAILED_BATCHES * batch_size and not succeeded:
                 first = next(r.error for r in records if r.error)
                 raise RunError(f"every sample failed so far, so the run stops here; last error: {first}")
             progress.advance(len(records))

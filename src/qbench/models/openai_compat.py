@@ -32,14 +32,15 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from qbench.errors import ModelError, RunError, UsageError
+from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.base import parse_options
+from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
 from qbench.types import ImageSlot, Request, Text
 
 log = logging.getLogger("qbench")
@@ -60,6 +61,8 @@ OPTIONS: dict[str, type] = {
     "image_detail": str,
     "continue_final_message": bool,
     "top_logprobs": int,
+    "max_response_mb": float,
+    "malformed_retries": int,
 }
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -72,6 +75,9 @@ WORD_MATCH_VERSION = "openai-word-match-v1"
 #: The instruction added to the user text when the server cannot continue an assistant message.
 A3_FALLBACK_INSTRUCTION = 'Answer with one word that completes the sentence "{prefix} ..."'
 A3_FALLBACK_VERSION = "a3-api-instruction-v1"
+#: Connection failures in a row (no answer in between, across all requests) after which the server is
+#: taken to be gone and the run stops: retrying every remaining sample against a dead server takes hours.
+SERVER_GONE_AFTER = 8
 #: Space markers that tokenizers put before a word: GPT-2 BPE (Ġ) and SentencePiece (▁).
 SPACE_MARKERS = (" ", "Ġ", "▁")
 
@@ -93,6 +99,8 @@ class Settings:
     image_detail: str | None = None  # OpenAI's image_url.detail (auto/low/high); omitted unless set
     continue_final_message: bool = True
     top_logprobs: int = 20
+    max_response_mb: float = 16.0  # a reply larger than this fails its sample (a runaway or hostile server)
+    malformed_retries: int = 2  # a 200 reply that is not a chat completion is asked again this many times
 
 
 class TokenScores(dict):  # type: ignore[type-arg]
@@ -108,6 +116,10 @@ class TokenScores(dict):  # type: ignore[type-arg]
 
     def __missing__(self, word: str) -> float:
         raise KeyError(f"'{word}' is not among the {self.top_n} most likely next tokens the server returned")
+
+
+class MalformedReply(Exception):
+    """A 200 reply that is not a usable chat completion (an HTML page, no choices, wrong types)."""
 
 
 class _Aborted(Exception):
@@ -192,6 +204,9 @@ class OpenAICompatModel:
         # Large batches keep every slot busy between the runner's calls; a few waves per batch hide the tail.
         self.batch_size = max(64, 4 * settings.concurrency)
         self._client: Any = None
+        self._http: Any = None
+        self._guard: GuardedBackend | None = None
+        self._connection_failures = 0  # in a row, across all requests; any answer resets it
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._reached = (
@@ -248,18 +263,39 @@ class OpenAICompatModel:
         return out
 
     def close(self) -> None:
+        if self._guard is not None:
+            self._guard.abort_all()  # threads blocked on a hung server return now, not after their timeout
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     # -- capabilities -----------------------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Request]) -> list[str | Exception]:
         """One reply per request; a request that still fails after retries is an exception in its slot."""
+        return self._run_all(self._generate_jobs(requests))
 
+    def stream(self, capability: str, requests: Sequence[Request]) -> Iterator[list[tuple[int, Any]]]:
+        """``(index, result)`` pairs as the replies arrive, a few at a time, so that each can be saved at once.
+
+        Results are those :meth:`generate` or :meth:`score_tokens` would put in slot ``index``. Closing the
+        iterator early (Ctrl-C, a fatal error) gives up the requests still queued or in flight.
+        """
+        if capability == "generate":
+            jobs: list[Callable[[threading.Event], Any]] = list(self._generate_jobs(requests))
+        elif capability == "score_tokens":
+            jobs = list(self._score_jobs(requests))
+        else:
+            raise UsageError(f"{self.name} has no capability {capability}")
+        return self._iter_all(jobs)
+
+    def _generate_jobs(self, requests: Sequence[Request]) -> list[Callable[[threading.Event], str]]:
         def job(request: Request) -> Callable[[threading.Event], str]:
             def run(abort: threading.Event) -> str:
                 kwargs: dict[str, Any] = {
@@ -279,7 +315,7 @@ class OpenAICompatModel:
 
             return run
 
-        return self._run_all([job(r) for r in requests])
+        return [job(r) for r in requests]
 
     def score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float] | Exception]:
         """Log-probs of each request's ``words`` as the token that follows its ``assistant_prefix`` (A3).
@@ -296,6 +332,9 @@ class OpenAICompatModel:
         one word that completes the sentence (a different prompt, recorded in info()). A word absent from the
         top-``top_logprobs`` list makes that sample an error naming the word, counted in ``usage()``.
         """
+        return self._run_all(self._score_jobs(requests))
+
+    def _score_jobs(self, requests: Sequence[Request]) -> list[Callable[[threading.Event], dict[str, float]]]:
         s = self.settings
 
         def job(request: Request) -> Callable[[threading.Event], dict[str, float]]:
@@ -320,7 +359,7 @@ class OpenAICompatModel:
 
             return run
 
-        return self._run_all([job(r) for r in requests])
+        return [job(r) for r in requests]
 
     # -- internals --------------------------------------------------------------------------------------------
 
@@ -395,11 +434,13 @@ class OpenAICompatModel:
             if self._client is None:
                 import openai
 
+                self._http, self._guard = guarded_client(self.settings.timeout, self.settings.concurrency)
                 self._client = openai.OpenAI(
                     api_key=self.settings.api_key,
                     base_url=self.settings.api_base,
                     timeout=self.settings.timeout,
                     max_retries=0,
+                    http_client=self._http,
                 )
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="qbench-openai")
@@ -407,30 +448,40 @@ class OpenAICompatModel:
 
     def _run_all(self, jobs: list[Callable[[threading.Event], T]]) -> list[T | Exception]:
         """Run jobs on the pool; per-job exceptions stay in their slot, a ModelError stops everything."""
+        results: list[Any] = [None] * len(jobs)
+        for group in self._iter_all(jobs):
+            for index, result in group:
+                results[index] = result
+        return results
+
+    def _iter_all(
+        self, jobs: list[Callable[[threading.Event], T]]
+    ) -> Iterator[list[tuple[int, T | Exception]]]:
+        """Jobs on the pool; each finished group as ``(index, result or exception)``; a ModelError or
+        StopRun stops everything, and so does closing the iterator (queued jobs never start)."""
         if not jobs:
-            return []
+            return
         self._get_client()
         assert self._pool is not None
         abort = threading.Event()
         futures: list[Future[T]] = [self._pool.submit(self._guarded, job, abort) for job in jobs]
+        index = {id(f): i for i, f in enumerate(futures)}
         try:
-            pending = set(futures)
+            pending: set[Future[T]] = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                group: list[tuple[int, T | Exception]] = []
                 for future in done:
                     exc = future.exception()
-                    if isinstance(exc, ModelError):
+                    if isinstance(exc, (ModelError, StopRun)):
                         raise exc
+                    group.append((index[id(future)], exc if isinstance(exc, Exception) else future.result()))
+                yield sorted(group, key=lambda pair: pair[0])
         except BaseException:
             abort.set()  # workers stop before their next attempt or sleep; queued jobs never start
             for future in futures:
                 future.cancel()
             raise
-        results: list[T | Exception] = []
-        for future in futures:
-            exc = future.exception()
-            results.append(exc if isinstance(exc, Exception) else future.result())
-        return results
 
     def _guarded(self, job: Callable[[threading.Event], T], abort: threading.Event) -> T:
         """A job; any failure but ModelError is returned to its slot as an Exception by _run_all."""
@@ -438,17 +489,24 @@ class OpenAICompatModel:
             raise _Aborted("call given up")
         try:
             return job(abort)
-        except ModelError:
-            abort.set()  # here, not only in _run_all: this thread must not start the next queued job first
+        except (ModelError, StopRun):
+            abort.set()  # here, not only in _iter_all: this thread must not start the next queued job first
             raise
 
     def _complete(self, kwargs: dict[str, Any], abort: threading.Event, capability: str) -> Any:
-        """One chat completion with our retry loop: backoff with full jitter, Retry-After honoured."""
+        """One chat completion with our retry loop: backoff with full jitter, Retry-After honoured.
+
+        ``timeout`` is a deadline for the whole request (a reply that trickles in too); a malformed 200 reply
+        is asked again ``malformed_retries`` times; a reply over ``max_response_mb`` fails at once; after
+        SERVER_GONE_AFTER connection failures in a row (across all requests) the run stops.
+        """
         import openai
 
         client = self._get_client()
         s = self.settings
+        max_bytes = int(s.max_response_mb * 1e6) if s.max_response_mb > 0 else None
         last: Exception | None = None
+        malformed = 0
         for attempt in range(s.max_retries + 1):
             if abort.is_set():
                 raise _Aborted("call given up")
@@ -456,25 +514,44 @@ class OpenAICompatModel:
                 self._count(retries=1)
             self._count(requests=1)
             try:
-                completion = client.chat.completions.create(model=self.model, **kwargs)
+                if self._guard is not None:
+                    with self._guard.request(s.timeout, max_bytes):
+                        completion = client.chat.completions.create(model=self.model, **kwargs)
+                else:
+                    completion = client.chat.completions.create(model=self.model, **kwargs)
+                _check_completion(completion)
             except openai.APIStatusError as exc:
-                with self._lock:
-                    self._reached = True
+                self._answered()
                 if exc.status_code not in RETRY_STATUS and exc.status_code < 500:
                     raise self._fatal_status(exc, capability) from None
                 last = exc
                 delay = self._retry_after(exc)
             except openai.APIConnectionError as exc:  # includes APITimeoutError
-                if not isinstance(exc, openai.APITimeoutError) and not self._reached and _refused(exc):
-                    raise ModelError(
-                        f"cannot connect to the server at {self.server} for {self.name} ({_root_cause(exc)})",
-                        hint="is it running? set --api-base, -M api_base=... or OPENAI_BASE_URL",
+                if abort.is_set():
+                    raise _Aborted("call given up") from None
+                too_large = _cause(exc, ResponseTooLarge)
+                if too_large is not None:
+                    self._answered()
+                    self._count(failed=1)
+                    raise RunError(
+                        f"{self.name} at {self.server}: {too_large} (raise -M max_response_mb=... if it is real)"
                     ) from None
+                if not isinstance(exc, openai.APITimeoutError):
+                    self._connection_failed(exc)
                 last = exc
                 delay = None
+            except (MalformedReply, openai.APIResponseValidationError) as exc:
+                self._answered()
+                malformed += 1
+                last = exc if isinstance(exc, MalformedReply) else MalformedReply(_malformed_reason(exc))
+                if malformed > s.malformed_retries:
+                    self._count(failed=1)
+                    raise RunError(
+                        f"{self.name} at {self.server} sent a malformed reply {malformed} times: {last}"
+                    ) from None
+                delay = None
             else:
-                with self._lock:
-                    self._reached = True
+                self._answered()
                 self._add_usage(completion)
                 return completion
             if attempt == s.max_retries:
@@ -490,6 +567,30 @@ class OpenAICompatModel:
         raise RunError(
             f"{self.name} at {self.server}: gave up after {s.max_retries + 1} attempts; last: {_describe(last)}"
         )
+
+    def _answered(self) -> None:
+        """The server answered (any status): it is reachable, and the run of connection failures ends."""
+        with self._lock:
+            self._reached = True
+            self._connection_failures = 0
+
+    def _connection_failed(self, exc: Exception) -> None:
+        """A request could not reach the server: fatal before it ever answered, or after too many in a row."""
+        with self._lock:
+            reached = self._reached
+            self._connection_failures += 1
+            failures = self._connection_failures
+        if not reached and _refused(exc):
+            raise ModelError(
+                f"cannot connect to the server at {self.server} for {self.name} ({_root_cause(exc)})",
+                hint="is it running? set --api-base, -M api_base=... or OPENAI_BASE_URL",
+            ) from None
+        if failures >= SERVER_GONE_AFTER:
+            raise StopRun(
+                f"the server at {self.server} stopped answering ({failures} connection failures in a row, "
+                f"last: {_root_cause(exc)}); the answers received so far are saved",
+                hint="start the server again, then run the same command to resume",
+            ) from None
 
     def _add_usage(self, completion: Any) -> None:
         usage = getattr(completion, "usage", None)
@@ -537,6 +638,41 @@ class OpenAICompatModel:
         elif status == 413 or "context" in detail.lower() or "too long" in detail.lower():
             hint = "smaller images may help: -M max_side=1024"
         return ModelError(f"{self.name} at {self.server} answered HTTP {status}: {detail}", hint=hint)
+
+
+def _check_completion(completion: Any) -> None:
+    """Raise :class:`MalformedReply` unless ``completion`` looks like a chat completion with one choice."""
+    choices = getattr(completion, "choices", None)
+    if isinstance(completion, (str, bytes)):
+        raise MalformedReply(f"not JSON: {_snippet(completion)}")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedReply("no choices in the reply")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if message is None or not (content is None or isinstance(content, str)):
+        raise MalformedReply(f"choices[0].message.content is {type(content).__name__}, not text")
+
+
+def _malformed_reason(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    return f"not a chat completion: {_snippet(body if body is not None else str(exc))}"
+
+
+def _snippet(value: Any) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    text = " ".join(text.split())
+    if text.lower().startswith(("<!doctype html", "<html")):
+        return f"an HTML page ({text[:60]}...)"
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> Any:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _server_message(exc: Any) -> str:
@@ -599,7 +735,9 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     local server gets the dummy key "EMPTY"), ``concurrency`` (16), ``timeout`` (60 s per request),
     ``max_retries`` (6), ``retry_base``/``retry_cap`` (0.5 s / 30 s backoff), ``image_format`` (png|jpeg),
     ``jpeg_quality`` (95), ``max_side`` (0 = no resize), ``image_detail`` (auto|low|high, omitted unless set),
-    ``continue_final_message`` (true), ``top_logprobs`` (20).
+    ``continue_final_message`` (true), ``top_logprobs`` (20), ``max_response_mb`` (16: a bigger reply fails
+    its sample; 0 = no bound), ``malformed_retries`` (2: a 200 reply that is not a chat completion is asked
+    again this often, then the sample fails with the reason).
     """
     if not arg:
         raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
@@ -631,6 +769,8 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
         (1 <= settings.jpeg_quality <= 100, "jpeg_quality must be 1..100"),
         (settings.max_side >= 0, "max_side must be 0 (no resize) or a size in pixels"),
         (settings.top_logprobs >= 2, "top_logprobs must be at least 2"),
+        (settings.max_response_mb >= 0, "max_response_mb must be 0 (no bound) or more"),
+        (settings.malformed_retries >= 0, "malformed_retries must be 0 or more"),
     ]
     for ok, message in checks:
         if not ok:
