@@ -324,7 +324,7 @@ def test_svg_axes_are_round_and_nan_points_are_left_out() -> None:
     assert bars.count("<rect") == 2  # the legend swatch and one bar: a missing value is no bar, not zero
 
 
-def test_text_is_escaped_and_nan_is_shown_as_nan() -> None:
+def test_text_is_escaped_and_nan_is_shown_as_na_with_its_reason() -> None:
     row = {
         "task": "a3",
         "model": "<script>alert(1)</script>",
@@ -336,7 +336,7 @@ def test_text_is_escaped_and_nan_is_shown_as_nan() -> None:
     }
     page = to_html([row])
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "NaN / NaN" in page
+    assert "n/a (correlation undefined)" in page and ">NaN" not in page
 
 
 def test_the_page_is_self_contained(rows: list[dict[str, Any]]) -> None:

@@ -31,10 +31,14 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
 
 
 def _setup_logging(quiet: bool, debug: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    handler = RichHandler(show_time=False, show_path=False, markup=False, rich_tracebacks=debug)
+    # logs and progress go to stderr: stdout carries only results (tables, reports), so it can be piped
+    handler = RichHandler(
+        console=Console(stderr=True), show_time=False, show_path=False, markup=False, rich_tracebacks=debug
+    )
     logger = logging.getLogger("qbench")
     logger.handlers[:] = [handler]
     logger.setLevel(level)
@@ -152,15 +156,18 @@ def _print_result(result: Any) -> None:
 
 def _print_runs(runs: list[Any]) -> None:
     """The runs' leaderboards and folders, after an import or a re-scoring."""
+    from qbench.health import raise_if_unusable
     from qbench.report.render import console as make_console
     from qbench.report.render import rich_tables
     from qbench.report.rows import run_rows
 
     console = make_console()
-    for table in rich_tables(run_rows(runs)):
+    usable = [r for r in runs if r.complete]
+    for table in rich_tables(run_rows(usable)) if usable else []:
         console.print(table)
     for r in runs:
         console.print(f"run: {r.path}")
+    raise_if_unusable(runs)
 
 
 # -- import ------------------------------------------------------------------------------------------------

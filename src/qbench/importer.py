@@ -17,7 +17,7 @@ from qbench import __version__
 from qbench.data.dataset import dataset_name, fingerprint_path
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import parse_score
-from qbench.errors import DataError
+from qbench.errors import DataError, UsageError
 from qbench.store import Run, slug, write_run
 from qbench.tasks import prompts
 from qbench.tasks.assessment import iqa_metrics
@@ -39,6 +39,10 @@ def import_a3(
     logistic: bool = False,
 ) -> list[Run]:
     """One complete run per official A3 output file. Every file is checked before any run is written."""
+    if positive.strip() == negative.strip():
+        raise UsageError(
+            f"--positive and --negative are both '{positive}'; the score compares two different words"
+        )
     parsed = [(Path(f), _a3_records(Path(f), positive, negative, temperature)) for f in files]
     runs = []
     for path, (records, duplicates) in parsed:

@@ -19,7 +19,8 @@ log = logging.getLogger("qbench")
 CORRELATIONS = ("srcc", "plcc", "krcc")
 
 
-def _degenerate(pred: np.ndarray, gt: np.ndarray) -> str | None:
+def degenerate(pred: np.ndarray, gt: np.ndarray) -> str | None:
+    """Why no correlation of ``pred`` and ``gt`` is defined (too few values, a constant side), or None."""
     if len(pred) < 3:
         return f"only {len(pred)} values"
     if np.ptp(pred) == 0:
@@ -40,7 +41,7 @@ def correlations(
     if p.shape != g.shape:
         raise ValueError(f"pred and gt differ in length: {p.shape} vs {g.shape}")
     keys = [*CORRELATIONS, "plcc_logistic"] if logistic else list(CORRELATIONS)
-    why = _degenerate(p, g)
+    why = degenerate(p, g)
     if why:
         log.warning("%scorrelation is undefined: %s; reporting NaN", f"{label}: " if label else "", why)
         return dict.fromkeys(keys, math.nan)

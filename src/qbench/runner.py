@@ -23,6 +23,7 @@ from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
 from qbench.errors import QBenchError, RunError, UsageError
+from qbench.health import UnusableRun, check, no_samples
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
 from qbench.pipeline import EARLY_SAMPLES, Background, CachedCaller, EarlyDecode, local_batches
 from qbench.progress import Progress
@@ -181,6 +182,10 @@ def run(config: RunConfig) -> RunResult:
     store = Run.open(path, manifest)
     cache = ResponseCache(enabled=config.cache)
     try:
+        if not samples:
+            reason = no_samples(0, len(dataset), config.limit, config.shard)
+            store.update(status="unusable", error=reason)
+            raise UnusableRun(f"unusable run: {reason}; recorded in {store.path}")
         return _execute(store, task, model, capability, dataset, samples, config, cache, judge, early)
     except BaseException as exc:
         if store.status == "running":  # an "incomplete" run already says what is missing
@@ -257,6 +262,11 @@ def _execute(
             f"fix them and run the same command again to finish {store.path}"
         )
     metrics = task.metrics(dataset.name, records)
+    health = check(config.task, records, metrics)
+    health.report()
+    if health.unusable:
+        store.finish(metrics, status="unusable", error=health.unusable, summary=summary)
+        raise UnusableRun(f"unusable run: {health.unusable}; recorded in {store.path}")
     store.finish(metrics, summary=summary)
     return RunResult(path=store.path, metrics=metrics, manifest=store.manifest, errors=0, summary=summary)
 

@@ -107,10 +107,13 @@ class Run:
         self.manifest.update(fields)
         write_json_atomic(self.path / MANIFEST, self.manifest)
 
-    def finish(self, metrics: dict[str, Any], **fields: Any) -> None:
-        """Metrics first, then the ``complete`` status: a crash in between leaves an untrusted run."""
-        write_json_atomic(self.path / METRICS, metrics)
-        self.update(status="complete", finished=_now(), **fields)
+    def finish(self, metrics: dict[str, Any], *, status: str = "complete", **fields: Any) -> None:
+        """Metrics first, then the status (``complete``, or ``unusable`` for a run that measured nothing):
+        a crash in between leaves an untrusted run. NaN is written as null with a reason (JSON has no NaN)."""
+        from qbench.undefined import without_nan
+
+        write_json_atomic(self.path / METRICS, without_nan(metrics))
+        self.update(status=status, finished=_now(), **fields)
 
     def fail(self, error: str) -> None:
         self.update(status="failed", error=error, finished=_now())
@@ -133,11 +136,22 @@ class Run:
 def write_run(
     path: Path, manifest: dict[str, Any], records: Iterable[Record], metrics: dict[str, Any], **fields: Any
 ) -> Run:
-    """A complete run written whole (an import, a merge, a re-scoring): records replaced, never appended to."""
+    """A complete run written whole (an import, a merge, a re-scoring): records replaced, never appended to.
+
+    A run that measured nothing (every answer unreadable, every judge round failed) is written with status
+    ``unusable`` and the reason; the command that wrote it exits 3 (:func:`qbench.health.raise_if_unusable`).
+    """
+    from qbench.health import check
+
+    records = list(records)
     run = Run.open(path, manifest)
     try:
         (path / RECORDS).unlink(missing_ok=True)
         run.append(records)
+        health = check(str(manifest.get("task")), records, metrics)
+        health.report()
+        if health.unusable:
+            fields = {**fields, "status": "unusable", "error": health.unusable}
         run.finish(metrics, **fields)
     finally:
         run.close()

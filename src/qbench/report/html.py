@@ -189,15 +189,13 @@ def _metric_lines(
         sort = [metrics.get(key) for key, _ in columns] + [row.get("n")]
         cis = [_ci(metrics.get(f"{key}_ci"), percent=percent) for key, _ in columns] + [None]
         n = row.get("n")
-        if (
-            percent
-            and cis[-2] is None
-            and not row.get("reference")
-            and _finite(metrics.get("accuracy"))
-            and n
-        ):
-            lo, hi = wilson_interval(float(metrics["accuracy"]), int(n))
-            cis[-2] = _ci((lo, hi), percent=True)
+        for i, (key, _) in enumerate(columns):
+            # Each share gets its own interval: accuracies over the items with answers, Unreadable over all.
+            if not percent or cis[i] is not None or row.get("reference") or key not in WILSON_KEYS:
+                continue
+            count = metrics.get("n_scored", n) if key != UNREADABLE[0] else n
+            if _finite(metrics.get(key)) and count:
+                cis[i] = _ci(wilson_interval(float(metrics[key]), int(count)), percent=True)
         lines.append(
             _Line(
                 label,
@@ -209,6 +207,10 @@ def _metric_lines(
             )
         )
     return lines
+
+
+#: Shares that get a Wilson interval when the run stored no bootstrap interval of their own.
+WILSON_KEYS = ("accuracy", "judged/accuracy", UNREADABLE[0])
 
 
 def _legend_note(rows: Sequence[Mapping[str, Any]], extra: str = "") -> str:
@@ -321,7 +323,7 @@ def _a3(rows: Sequence[dict[str, Any]], index: dict[str, Run]) -> str:
             cis.append("\n".join(ci for ci in (srcc_ci, plcc_ci) if ci) or None)
         reference = all(r.get("reference") for r in model_rows)
         source = str(model_rows[0].get("source") or "") if reference else ""
-        text = [_cell_text(c).replace("/", " / ") for c in cells]
+        text = [_cell_text(c).replace("n/a", "\0").replace("/", " / ").replace("\0", "n/a") for c in cells]
         lines.append(_Line(label, text, sort, cis, reference, source))
     out = [
         _legend_note(
@@ -422,7 +424,7 @@ def _scatters(rows: Sequence[Mapping[str, Any]], models: Sequence[str], index: d
 
 
 def _three(value: Any) -> str:
-    return f"{float(value):.3f}" if _finite(value) else "NaN"
+    return f"{float(value):.3f}" if _finite(value) else "n/a"
 
 
 # -- invalid answers ---------------------------------------------------------------------------------------

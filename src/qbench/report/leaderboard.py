@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qbench.data.databases import DATABASES, display_name
+from qbench.undefined import na, reason
 
 A1_SINGLE_COLUMNS = [
     ("accuracy/yes-no", "Yes-or-No"),
@@ -59,6 +60,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _undefined(metrics: dict[str, Any], key: str) -> bool:
+    """A metric that was computed but has no value (null with a reason, or NaN); absent keys are not."""
+    value = metrics.get(key, 0.0)
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pair_cell(m: dict[str, Any]) -> str:
+    """``SRCC/PLCC``; when both are undefined for one reason, that reason once."""
+    if _undefined(m, "srcc") and _undefined(m, "plcc") and reason(m, "srcc") == reason(m, "plcc"):
+        return na(m, "srcc")
+    return "/".join(na(m, k) if _undefined(m, k) else _fmt(m.get(k)) for k in ("srcc", "plcc"))
+
+
 def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
     """Model rows, one SRCC/PLCC cell per database in the official order, and the average."""
     datasets = sorted(
@@ -79,7 +93,7 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
             m = match[-1]["metrics"] if match else {}
             srcc_of.append(float(m.get("srcc", math.nan) if m.get("srcc") is not None else math.nan))
             plcc_of.append(float(m.get("plcc", math.nan) if m.get("plcc") is not None else math.nan))
-            cells.append(f"{_fmt(m.get('srcc'))}/{_fmt(m.get('plcc'))}" if match else "-")
+            cells.append(_pair_cell(m) if match else "-")
         if len(datasets) > 1:
             official = [d for d in datasets if d in DATABASES]
             have = [i for i, d in enumerate(datasets) if d in DATABASES and not math.isnan(srcc_of[i])]
@@ -108,7 +122,9 @@ def metric_board(
         cells: list[Any] = []
         for key, _ in columns:
             value = metrics.get(key)
-            if isinstance(value, float) and percent and not math.isnan(value):
+            if _undefined(metrics, key):
+                cells.append(na(metrics, key))
+            elif isinstance(value, float) and percent:
                 cells.append(f"{100 * value:.2f}")
             else:
                 cells.append(_fmt(value, 2 if not percent else 3))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qbench.report.leaderboard import Board, boards
+from qbench.undefined import UNDEFINED, na
 
 FORMATS = ("table", "md", "csv", "json", "html")
 
@@ -56,8 +57,13 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["task", "model", "dataset", "split", "n", "metric", "value"])
     for row in rows:
-        for key, value in row["metrics"].items():
-            if isinstance(value, (list, tuple)):
+        metrics = row["metrics"]
+        for key, value in metrics.items():
+            if key == UNDEFINED:
+                continue
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                value = na(metrics, key)
+            elif isinstance(value, (list, tuple)):
                 value = "/".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
             writer.writerow(
                 [row["task"], row["model"], row["dataset"], row.get("split") or "", row.get("n"), key, value]

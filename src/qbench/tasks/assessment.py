@@ -17,7 +17,7 @@ import numpy as np
 from qbench.data.databases import find_database
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
-from qbench.metrics import bootstrap_interval, fast_plcc, fast_srcc, grouped_correlations
+from qbench.metrics import bootstrap_interval, degenerate, fast_plcc, fast_srcc, grouped_correlations
 from qbench.tasks import prompts
 from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
 from qbench.types import Record, Request, Sample
@@ -36,8 +36,17 @@ class AssessmentTask:
         self.temperature: float = opts.get("temperature", prompts.A3_TEMPERATURE)
         self.logistic: bool = opts.get("logistic", False)
         self.bootstrap: int = opts.get("bootstrap", 1000)
-        if self.temperature <= 0:
-            raise UsageError("task option 'temperature' must be positive")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise UsageError(f"task option 'temperature={self.temperature}' for a3 must be a positive number")
+        if not self.positive.strip() or not self.negative.strip():
+            raise UsageError("task options 'positive' and 'negative' for a3 must be words, not empty")
+        if self.positive.strip() == self.negative.strip():
+            raise UsageError(
+                f"task options 'positive' and 'negative' for a3 are both '{self.positive}'; "
+                "the score compares two different words"
+            )
+        if self.bootstrap < 0:
+            raise UsageError("task option 'bootstrap' must not be negative (0 turns intervals off)")
         self.capability = "score_tokens"
 
     def setup(self, capability: str, dataset: Dataset) -> None:
@@ -102,6 +111,9 @@ def iqa_metrics(
             groups = None  # names do not follow the rule (a subset or a renamed copy): plain correlations
     metrics: dict[str, Any] = grouped_correlations(pred, gt, groups, logistic=logistic, label=dataset)  # type: ignore[arg-type]
     metrics["n"] = len(records)
+    why = degenerate(pred, gt)
+    if why:
+        metrics["undefined"] = dict.fromkeys(metrics.keys() - {"n"}, f"correlation undefined: {why}")
     if groups is not None:
         metrics["halves"] = list(db.halves) if db else []
     if resamples and len(records) >= 3 and math.isfinite(metrics["srcc"]):
