@@ -133,6 +133,10 @@ def run(
         },
         config_file,
     )
+    from qbench.suites import run_suite, suite_members
+
+    if (members := suite_members(config.data)) is not None:  # --data koniq,spaq or --data qbench-a3
+        raise SystemExit(run_suite(config, members))
     _print_result(run_task(config))
 
 
@@ -447,6 +451,13 @@ def demo(out: Path) -> None:
     from qbench.demo import run_demo
 
     run_demo(out)
+
+
+from qbench.catalog.cli import data as _data  # noqa: E402  (qbench data list|info|get|add)
+from qbench.suites import bench as _bench  # noqa: E402  (qbench bench MODEL)
+
+cli.add_command(_data)
+cli.add_command(_bench)
 
 
 def main(argv: list[str] | None = None) -> int:

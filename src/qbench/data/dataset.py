@@ -67,6 +67,10 @@ def load_dataset(spec: str | Path, options: LoadOptions | None = None) -> Datase
         return DATASETS.get(text)(options)
     path = Path(text).expanduser()
     if not path.exists():
+        from qbench.catalog.resolve import catalog_dataset  # koniq, llvisionqa-dev, ... (qbench data)
+
+        if (named := catalog_dataset(text, options)) is not None:
+            return named
         from qbench.data.hf_layout import is_hub_id, load_hub_dataset
 
         if is_hub_id(text):

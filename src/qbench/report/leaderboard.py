@@ -110,7 +110,18 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
         board.rows.append((model, cells))
     if partial:
         board.notes.append("* averaged over the official databases present: " + ", ".join(partial))
+    board.notes += partial_notes(rows)
     return board
+
+
+def partial_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per run on a partial install (``qbench data add --partial``): its n of N."""
+    return [
+        f"partial: {display_name(str(r['dataset']))} ({r['model']}) used {r['partial']['n']} of "
+        f"{r['partial']['of']} items (a partial copy; not comparable with the full dataset)"
+        for r in rows
+        if isinstance(r.get("partial"), dict)
+    ]
 
 
 def metric_board(
@@ -130,6 +141,7 @@ def metric_board(
                 cells.append(_fmt(value, 2 if not percent else 3))
         cells.append(row.get("n"))
         board.rows.append((row_label(row), cells))
+    board.notes += partial_notes(rows)
     return board
 
 

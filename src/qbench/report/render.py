@@ -33,6 +33,8 @@ def to_json(rows: Sequence[dict[str, Any]]) -> str:
         item = {k: row.get(k) for k in keep}
         if row.get("reference"):
             item.update(reference=True, source=row.get("source"))
+        if row.get("partial"):
+            item["partial"] = row["partial"]  # {"n", "of"}: run on a partial install
         out.append(_clean(item))
     return json.dumps(out, indent=2)
 

@@ -36,6 +36,7 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[d
                 "metrics": {k: v for k, v in metrics.items() if k != "n"},
                 "path": str(run.path),
                 "status": run.status,
+                "partial": (manifest.get("dataset_info") or {}).get("partial"),  # {"n", "of"}: qbench data
             }
         )
     _disambiguate(rows)
