@@ -6,10 +6,13 @@ decodes in parallel threads ahead of the model and batches requests. Both must g
 script checks that, then prints images per second both ways (start-up included), the model-only time (so
 the harness overhead per image is visible), and qbench's peak memory for 1,000 versus 10,000 samples.
 
-    python benchmarks/a3_throughput.py [--images 120] [--megapixels 6] [--batch-size 8]
+    python benchmarks/a3_throughput.py [--images 120] [--megapixels 6] [--batch-size 8] [--repeat 5]
+    python benchmarks/a3_throughput.py --build-model llava-1.5-7b --device cuda --dtype bfloat16 \\
+        --megapixels 12 --skip-memory
 
-Run by hand (not in CI). It builds a tiny random LLaVA with tests/tiny_models.py; pass --model FOLDER to use
-a real checkpoint folder instead (e.g. on a GPU machine).
+Run by hand (not in CI). The model is a tiny random LLaVA (tests/tiny_models.py) unless ``--model FOLDER``
+or ``--build-model`` says otherwise (see bench_common.py); ``--repeat K`` prints min / median / max of the
+speed-up over K runs.
 """
 
 from __future__ import annotations
@@ -17,50 +20,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import bench_common
 import numpy as np
+from bench_common import add_model_arguments, model_folder, spread, timed
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def make_photos(folder: Path, count: int, megapixels: float) -> Path:
-    """``count`` distinct large JPEGs (upscaled packaged photos plus noise) and an official MOS json."""
-    from qbench.data.synthetic import load_sources
-
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = list(load_sources().values())
-    width = int((megapixels * 1e6 * 1.5) ** 0.5)
-    height = int(width / 1.5)
+    """``count`` distinct large JPEGs and an official MOS json."""
+    names = bench_common.make_photos(folder, count, megapixels)
     rng = np.random.default_rng(0)
-    items = []
-    for i in range(count):
-        path = folder / f"photo_{i:04d}.jpg"
-        if not path.exists():
-            base = Image.fromarray((sources[i % len(sources)] * 255).astype(np.uint8)).resize((width, height))
-            arr = np.asarray(base, dtype=np.int16) + rng.integers(-12, 12, (height, width, 3), dtype=np.int16)
-            Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=92)
-        items.append({"img_path": path.name, "gt_score": float(rng.uniform(1, 5))})
     data = folder / "photos.json"
-    data.write_text(json.dumps(items))
+    data.write_text(json.dumps([{"img_path": name, "gt_score": float(rng.uniform(1, 5))} for name in names]))
     return data
 
 
-def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
+def official_style(
+    model_dir: Path, data: Path, out_file: Path, device: str = "cpu", dtype: str = "float32"
+) -> tuple[float, float, list[float]]:
     """One image at a time, as the authors' scripts: returns (seconds, model-only seconds, scores)."""
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     started = time.perf_counter()
-    processor = AutoProcessor.from_pretrained(model_dir)
-    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    processor, model = bench_common.load_official(model_dir, device, dtype)
     tokenizer = processor.tokenizer
     messages = [
         {
@@ -82,7 +70,7 @@ def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, 
     with open(out_file, "w") as fh:
         for item in json.loads(data.read_text()):
             image = Image.open(root / item["img_path"]).convert("RGB")
-            inputs = processor(text=prompt, images=image, return_tensors="pt")
+            inputs = bench_common.to_model(processor(text=prompt, images=image, return_tensors="pt"), model)
             t0 = time.perf_counter()
             with torch.inference_mode():
                 logits = model(**inputs).logits[0, -1]
@@ -96,25 +84,21 @@ def official_style(model_dir: Path, data: Path, out_file: Path) -> tuple[float, 
     return time.perf_counter() - started, model_seconds, scores
 
 
-def timed(command: list[str]) -> tuple[float, str]:
-    """Wall seconds and stdout of a fresh process (its stderr on failure)."""
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
-    if result.returncode:
-        raise SystemExit(result.stderr)
-    return time.perf_counter() - started, result.stdout
-
-
-def official_process(model_dir: Path, data: Path, out_file: Path) -> tuple[float, float, list[float]]:
+def official_process(
+    model_dir: Path, data: Path, out_file: Path, device: str, dtype: str
+) -> tuple[float, float, list[float]]:
     """The official-style loop as the authors run it: a fresh ``python`` process (start-up included)."""
     seconds, stdout = timed(
-        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file)]
+        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file), device, dtype]
     )
     report = json.loads(stdout.strip().splitlines()[-1])
     return seconds, report["model_seconds"], report["scores"]
 
 
-def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple[float, list[float]]:
+def qbench_run(
+    model_dir: Path, data: Path, out: Path, batch_size: int, options: list[str]
+) -> tuple[float, list[float]]:
+    shutil.rmtree(out, ignore_errors=True)
     seconds, _ = timed(
         [
             sys.executable,
@@ -134,6 +118,7 @@ def qbench_run(model_dir: Path, data: Path, out: Path, batch_size: int) -> tuple
             "--no-cache",
             "-T",
             "bootstrap=0",
+            *options,
         ]
     )
     (records,) = out.rglob("records.jsonl")
@@ -163,8 +148,9 @@ def peak_memory(model_dir: Path, photo_dir: Path, samples: int, work: Path) -> f
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--official-loop":
-        _, model_s, scores = official_style(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+    if len(sys.argv) == 7 and sys.argv[1] == "--official-loop":
+        model_dir, data, out_file, device, dtype = sys.argv[2:]
+        _, model_s, scores = official_style(Path(model_dir), Path(data), Path(out_file), device, dtype)
         print(json.dumps({"model_seconds": model_s, "scores": scores}))
         return
     parser = argparse.ArgumentParser(
@@ -173,40 +159,37 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--megapixels", type=float, default=6.0)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument(
-        "--model", type=Path, default=None, help="a model folder (default: a tiny random LLaVA)"
-    )
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "qbench-bench")
     parser.add_argument("--skip-memory", action="store_true")
+    add_model_arguments(parser)
     args = parser.parse_args()
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    if args.model is None:
-        import tiny_models
-
-        model_dir = tiny_models.build_llava(work / "tiny-llava")
-    else:
-        model_dir = args.model
-    data = make_photos(work / f"photos-{args.megapixels}mp", args.images, args.megapixels)
-    print(f"model: {model_dir}\nimages: {args.images} JPEGs of {args.megapixels} MP, cpus: {os.cpu_count()}")
-
-    official_s, model_s, official_scores = official_process(model_dir, data, work / "official.jsonl")
-    out = work / "runs"
-    subprocess.run(["rm", "-rf", str(out)], check=True)
-    qbench_s, qbench_scores = qbench_run(model_dir, data, out, args.batch_size)
-    diff = float(np.max(np.abs(np.array(official_scores) - np.array(qbench_scores))))
+    model_dir = model_folder(args)
+    data = make_photos(work / f"a3-photos-{args.megapixels}mp-{args.images}", args.images, args.megapixels)
+    print(
+        f"model: {model_dir}  device: {args.device}  dtype: {args.dtype}\n"
+        f"images: {args.images} JPEGs of {args.megapixels} MP, batch {args.batch_size}, cpus: {os.cpu_count()}"
+    )
     n = args.images
-    print(
-        f"official-style loop: {official_s:7.2f} s  {n / official_s:6.2f} img/s  (model forward only {model_s:.2f} s)"
-    )
-    print(
-        f"qbench run a3:       {qbench_s:7.2f} s  {n / qbench_s:6.2f} img/s  (batch {args.batch_size}, start-up incl.)"
-    )
-    print(f"speed-up: {official_s / qbench_s:.2f}x   max |score difference|: {diff:.2e}")
-    print(
-        f"harness overhead per image (official loop minus forward): {(official_s - model_s) / n * 1000:.1f} ms"
-    )
+    ratios = []
+    for run in range(1, args.repeat + 1):
+        official_s, model_s, official_scores = official_process(
+            model_dir, data, work / "official.jsonl", args.device, args.dtype
+        )
+        qbench_s, qbench_scores = qbench_run(
+            model_dir, data, work / "runs-a3", args.batch_size, bench_common.model_options(args)
+        )
+        diff = float(np.max(np.abs(np.array(official_scores) - np.array(qbench_scores))))
+        ratios.append(official_s / qbench_s)
+        print(
+            f"run {run}: official-style {official_s:7.2f} s {n / official_s:6.2f} img/s "
+            f"(model forward {model_s:.2f} s, harness {(official_s - model_s) / n * 1000:.1f} ms/img)  |  "
+            f"qbench {qbench_s:7.2f} s {n / qbench_s:6.2f} img/s  |  speed-up {official_s / qbench_s:.2f}x  |  "
+            f"max |score difference| {diff:.2e}"
+        )
+    if args.repeat > 1:
+        print(f"speed-up over {args.repeat} runs: {spread(ratios)}")
     if not args.skip_memory:
         for samples in (1000, 10000):
             print(

@@ -63,6 +63,7 @@ OPTIONS: dict[str, type] = {
     "max_pixels": int,
     "min_pixels": int,
     "do_image_splitting": bool,
+    "threads": int,
 }
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Words whose token ids are worked out at load time, so that info() (and so the run fingerprint) is the same
@@ -113,7 +114,7 @@ def _check_choices(opts: dict[str, Any]) -> None:
     device = opts.get("device")
     if device is not None and not (device in {"cpu", "cuda", "mps", "auto"} or device.startswith("cuda:")):
         raise UsageError(f"model option 'device={device}' for hf must be cpu, cuda, cuda:N, mps or auto")
-    for key in ("max_new_tokens", "batch_size", "max_pixels", "min_pixels"):
+    for key in ("max_new_tokens", "batch_size", "max_pixels", "min_pixels", "threads"):
         if key in opts and opts[key] <= 0:
             raise UsageError(f"model option '{key}' for hf must be positive")
 
@@ -137,6 +138,7 @@ class HFModel:
         max_pixels: int | None = None,
         min_pixels: int | None = None,
         do_image_splitting: bool | None = None,
+        threads: int | None = None,
     ) -> None:
         self.source = source
         self._local = _local_folder(source)
@@ -156,6 +158,8 @@ class HFModel:
             if v is not None
         }
         self._device = _resolve_device(device) if device_map is None else None
+        if self._device == "cpu":
+            _share_cores(threads)
         where = str(self._local) if self._local else source
         common = {"trust_remote_code": trust_remote_code, **({"revision": revision} if revision else {})}
 
@@ -700,6 +704,16 @@ def _local_folder(source: str) -> Path | None:
     if looks_like_path:
         raise ModelError(f"model folder '{source}' does not exist")
     return None
+
+
+def _share_cores(threads: int | None) -> None:
+    """torch's CPU threads for a model on the CPU: ``threads`` if given, else half the cores (at least one)
+    unless OMP_NUM_THREADS says otherwise. qbench decodes and pre-processes images in threads of its own while
+    the model runs; torch's threads wait for each other at every operation, so when they compete with those
+    for all the cores, each step waits for a descheduled thread (a small model ran 5-10x slower on two cores)."""
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // 2))
 
 
 def _resolve_device(device: str) -> str:
