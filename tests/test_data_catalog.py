@@ -584,3 +584,28 @@ def test_koniq_partial_from_the_official_mos_file_reports_n_of_10073(env: Env) -
     run = env.cli("run", "a3", "--model", "niqe", "--data", "koniq", "--out", str(env.tmp / "runs"))
     assert run.returncode == 0, run.stderr
     assert "3 of 10073" in " ".join(run.stdout.split())
+
+
+def test_hub_parquet_repos_install_under_their_real_file_names(env: Env, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    from test_a1_data import SINGLE_ITEMS, hf_rows, write_hf_folder
+
+    items = (SINGLE_ITEMS * 3)[:6]
+    built = write_hf_folder(
+        tmp_path / "built",
+        {"dev": hf_rows(items, pair=False), "test": hf_rows(items, pair=False, hidden=True)},
+    )
+    for split in ("dev", "test"):
+        table = pq.read_table(built / "data" / f"{split}-00000-of-00001.parquet")
+        for shard in range(3):
+            buffer = io.BytesIO()
+            pq.write_table(table.slice(2 * shard, 2), buffer)
+            env.server.hub(
+                "q-future/Q-Bench-HF", f"data/{split}-0000{shard}-of-00003.parquet", buffer.getvalue()
+            )
+    result = env.cli("data", "get", "qbench-hf", "--accept-terms")
+    assert result.returncode == 0, result.stderr
+    assert "qbench-hf: ready" in result.stdout  # no recorded hashes for these: computed, recorded, said
+    check = env.cli("validate", "--data", "qbench-hf-dev")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "6 items" in check.stdout

@@ -437,6 +437,7 @@ def list_(what: str) -> None:
         for db in DATABASES.values():
             low, high = db.score_range
             click.echo(f"{db.name:8} {db.display:12} {db.size:>6} images  {db.kind:12} scores {low}-{high}")
+        click.echo("sources, terms and what is installed here: qbench data list")
         return
     registry = {"models": MODELS, "datasets": DATASETS, "tasks": TASKS}[what]
     for entry in registry.entries():

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from qbench.errors import QBenchError
+
 
 @click.group("data")
 @click.option(
@@ -155,9 +157,20 @@ def get(names: tuple[str, ...], accept_terms: bool, source: str | None, partial:
     opts = install.Options(
         partial=partial, force=force, accept_terms=accept_terms, confirm=_confirm(), source=source
     )
-    for entry in _entries(names):
-        record = install.get(entry, catalog, opts)
+    entries = _entries(names)
+    failures: list[QBenchError] = []
+    for entry in entries:
+        try:
+            record = install.get(entry, catalog, opts)
+        except QBenchError as exc:
+            if len(entries) == 1:
+                raise
+            click.echo(f"{entry.name}: error: {exc.one_line()}", err=True)  # the others still install
+            failures.append(exc)
+            continue
         click.echo(f"{entry.name}: {status(entry).text()} ({_summary(record)})")
+    if failures:
+        raise SystemExit(max(f.exit_code for f in failures))
 
 
 @data.command()

@@ -31,6 +31,12 @@ class DownloadError(QBenchError):
     exit_code = 1
 
 
+class HTTPRefused(QBenchError):
+    """The server answered 4xx (gone, forbidden): not retried."""
+
+    exit_code = 1
+
+
 @dataclass(frozen=True)
 class Target:
     """A resolved remote: the URL to GET, the headers to send, and what the bytes must hash to."""
@@ -115,8 +121,10 @@ def _transfer(client: Any, target: Target, part: Path, progress: bool) -> None:
     with client.stream("GET", target.url, headers=headers) as response:
         if response.status_code == 416 and offset:  # nothing left to send: the .part is whole
             return
+        if response.status_code >= 500:  # the server's trouble: retried, resuming
+            raise DownloadError(f"HTTP {response.status_code} {response.reason_phrase}", file=target.url)
         if response.status_code >= 400:
-            raise DataError(
+            raise HTTPRefused(
                 f"HTTP {response.status_code} {response.reason_phrase}",
                 file=target.url,
                 hint="check the source, or set a mirror in a sources file (--sources / QBENCH_SOURCES)",

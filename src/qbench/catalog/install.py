@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qbench.catalog.download import check_file, fetch, resolve
+from qbench.catalog.download import DownloadError, HTTPRefused, check_file, fetch, resolve
 from qbench.catalog.home import (
     IMAGES,
     PRESENT,
@@ -180,21 +180,20 @@ def _fetch_list_files(
             continue
         try:
             out.append(fetch(resolve(remote, catalog), dest, progress=False))
-        except (DataError, UsageError) as exc:
-            if "checksum mismatch" in exc.message:
-                raise
-            raise DataError(
+        except (DownloadError, HTTPRefused, UsageError) as exc:
+            error = DownloadError if isinstance(exc, DownloadError | HTTPRefused) else DataError
+            raise error(
                 f"{remote.name} is needed and could not be fetched ({exc.message})",
                 file=remote.where,
-                hint=f"give the official file with --mos FILE (sha256 {remote.sha256 or 'unrecorded'})",
-            ) from None
-        except Exception as exc:
-            raise DataError(
-                f"{remote.name} is needed and could not be fetched ({exc})",
-                file=remote.where,
-                hint=f"give the official file with --mos FILE (sha256 {remote.sha256 or 'unrecorded'})",
+                hint=f"offline? give the official file with --mos FILE ({_hash_text(remote)})",
             ) from None
     return out
+
+
+def _hash_text(remote: Remote) -> str:
+    if remote.sha256:
+        return f"sha256 {remote.sha256}"
+    return f"git blob {remote.git_sha1}" if remote.git_sha1 else "no recorded hash"
 
 
 def _local_copy(remote: Remote, opts: Options, search: list[Path], single: bool) -> Path | None:
