@@ -57,6 +57,9 @@ class Reply:
     top_logprobs: Mapping[str, float] | None = None
     usage: Mapping[str, int] | None = None
     finish_reason: str = "stop"
+    raw: bytes | None = None  # sent verbatim as the body (a hostile server: HTML, garbage)
+    content_type: str = "application/json"
+    trickle: float = 0.0  # seconds between the body's bytes (a server that trickles its reply)
 
     @classmethod
     def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Reply:
@@ -241,7 +244,10 @@ class FakeOpenAIServer:
                 time.sleep(reply.delay)
             if reply.status != 200:
                 return reply.status, dict(reply.headers), _error_body(reply.status, reply.message), attempt
-            return 200, dict(reply.headers), self._completion(body, reply, rid), attempt
+            payload: Any = reply.raw if reply.raw is not None else self._completion(body, reply, rid)
+            if reply.raw is not None or reply.trickle or reply.content_type != "application/json":
+                payload = Raw(payload if isinstance(payload, bytes) else json.dumps(payload).encode(), reply)
+            return 200, dict(reply.headers), payload, attempt
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -291,6 +297,14 @@ class FakeOpenAIServer:
         }
 
 
+@dataclass
+class Raw:
+    """A body sent as bytes, with the reply's content type and trickle."""
+
+    data: bytes
+    reply: Reply
+
+
 class _QuietServer(ThreadingHTTPServer):
     """A client that closes a keep-alive connection (the SDK on close, a timeout) is normal here, not an error."""
 
@@ -320,15 +334,22 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+            raw = body if isinstance(body, Raw) else None
+            data = raw.data if raw else json.dumps(body).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", raw.reply.content_type if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if raw and raw.reply.trickle:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(raw.reply.trickle)
+                else:
+                    self.wfile.write(data)
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):  # the client timed out and went away
                 self.close_connection = True

@@ -40,6 +40,9 @@ def _setup_logging(quiet: bool, debug: bool) -> None:
         console=Console(stderr=True), show_time=False, show_path=False, markup=False, rich_tracebacks=debug
     )
     logger = logging.getLogger("qbench")
+    from qbench.redact import RedactFilter
+
+    handler.addFilter(RedactFilter())
     logger.handlers[:] = [handler]
     logger.setLevel(level)
     logger.propagate = False
@@ -461,6 +464,15 @@ cli.add_command(_data)
 cli.add_command(_bench)
 
 
+def resume_command(argv: list[str] | None) -> str:
+    """The command that was run, as a shell line (secrets masked): running it again resumes the run."""
+    import shlex
+
+    from qbench.redact import redact_argv
+
+    return shlex.join(["qbench", *redact_argv(list(argv if argv is not None else sys.argv[1:]))])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turns errors into one line and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -477,7 +489,13 @@ def main(argv: list[str] | None = None) -> int:
     except QBenchError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc.one_line()}", err=True)
+        from qbench.errors import Interrupted, StopRun
+        from qbench.redact import redact_text
+
+        label = "" if isinstance(exc, Interrupted) else "error: "
+        click.echo(f"{label}{redact_text(exc.one_line())}", err=True)
+        if isinstance(exc, (Interrupted, StopRun)):
+            click.echo(f"resume with: {resume_command(argv)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted; run the same command again to resume", err=True)
@@ -487,8 +505,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
+        from qbench.redact import redact_text
+
         click.echo(
-            f"error: {type(exc).__name__}: {exc} (a bug? run with --debug for the traceback)", err=True
+            f"error: {type(exc).__name__}: {redact_text(str(exc))} (a bug? run with --debug for the traceback)",
+            err=True,
         )
         return 1
     return 0

@@ -6,6 +6,7 @@ resume command, reports (which read the manifest).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -48,3 +49,35 @@ def redact_text(text: str) -> str:
 def redact_options(options: Mapping[str, str]) -> dict[str, str]:
     """Options as written to a manifest: secret-named values masked, URLs in the others redacted."""
     return {k: (MASK if is_secret(k) else redact_text(str(v))) for k, v in options.items()}
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with secrets masked: URLs, ``-M api_key=...``-style pairs, and ``--api-key VALUE``."""
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        if mask_next:
+            out.append(MASK)
+            mask_next = False
+            continue
+        if arg.startswith("--") and is_secret(arg.split("=", 1)[0]):
+            out.append(arg.split("=", 1)[0] + ("=" + MASK if "=" in arg else ""))
+            mask_next = "=" not in arg
+            continue
+        key, sep, _ = arg.partition("=")
+        if sep and not key.startswith("-") and "://" not in key and is_secret(key):
+            out.append(f"{key}={MASK}")
+            continue
+        out.append(redact_text(arg))
+    return out
+
+
+class RedactFilter(logging.Filter):
+    """A log handler filter: URLs in every message are redacted before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True

@@ -22,11 +22,13 @@ from qbench import __version__
 from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
-from qbench.errors import QBenchError, RunError, UsageError
+from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
+from qbench.interrupt import Interruptions
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
 from qbench.pipeline import EARLY_SAMPLES, Background, CachedCaller, EarlyDecode, local_batches
 from qbench.progress import Progress
+from qbench.redact import redact_options, redact_text
 from qbench.registry import TASKS
 from qbench.store import Run, slug
 from qbench.types import Record, Sample
@@ -95,12 +97,9 @@ def model_options(config: RunConfig, *, judge: bool = False) -> dict[str, str]:
     return options
 
 
-SECRET_OPTIONS = ("api_key", "key", "token", "password")
-
-
 def _redacted(options: dict[str, str]) -> dict[str, str]:
     """Options as written to the manifest: secrets never reach a file others may read."""
-    return {k: ("***" if any(s in k.lower() for s in SECRET_OPTIONS) else v) for k, v in options.items()}
+    return redact_options(options)
 
 
 def run(config: RunConfig) -> RunResult:
@@ -166,7 +165,11 @@ def run(config: RunConfig) -> RunResult:
         "split": dataset.split,
         "task_info": task_info,
         "fingerprint": fp,
-        "config": {k: v for k, v in asdict(config).items() if k not in {"model", "judge", "data"}}
+        "config": {
+            k: redact_text(v) if isinstance(v, str) else v
+            for k, v in asdict(config).items()
+            if k not in {"model", "judge", "data"}
+        }
         | {
             "model_options": _redacted(config.model_options),
             "judge_options": _redacted(config.judge_options),
@@ -181,15 +184,25 @@ def run(config: RunConfig) -> RunResult:
     }
     store = Run.open(path, manifest)
     cache = ResponseCache(enabled=config.cache)
+    interruptions = Interruptions()
     try:
         if not samples:
             reason = no_samples(0, len(dataset), config.limit, config.shard)
             store.update(status="unusable", error=reason)
             raise UnusableRun(f"unusable run: {reason}; recorded in {store.path}")
-        return _execute(store, task, model, capability, dataset, samples, config, cache, judge, early)
+        with interruptions:
+            return _execute(store, task, model, capability, dataset, samples, config, cache, judge, early)
+    except KeyboardInterrupt:
+        saved = len(store.done_ids() & {s.id for s in samples})
+        how = interruptions.received or "interrupted"
+        store.interrupt(f"stopped by {how}")
+        raise Interrupted(
+            f"interrupted ({how}): {saved} of {len(samples)} samples are saved in {store.path}",
+            hint="run the same command again to resume",
+        ) from None
     except BaseException as exc:
         if store.status == "running":  # an "incomplete" run already says what is missing
-            store.fail(str(exc) or type(exc).__name__)
+            store.fail(redact_text(str(exc) or type(exc).__name__))
         raise
     finally:
         early.close()

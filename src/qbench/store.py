@@ -118,6 +118,10 @@ class Run:
     def fail(self, error: str) -> None:
         self.update(status="failed", error=error, finished=_now())
 
+    def interrupt(self, reason: str) -> None:
+        """Ctrl-C or SIGTERM: the records stay, and the same command resumes (status ``interrupted``)."""
+        self.update(status="interrupted", error=reason, finished=_now())
+
     # -- reading -------------------------------------------------------------------------------------
     @property
     def status(self) -> str:

@@ -526,10 +526,10 @@ class OpenAICompatModel:
                     raise self._fatal_status(exc, capability) from None
                 last = exc
                 delay = self._retry_after(exc)
-            except openai.APIConnectionError as exc:  # includes APITimeoutError
+            except (openai.APIConnectionError, ResponseTooLarge) as exc:  # includes APITimeoutError
                 if abort.is_set():
                     raise _Aborted("call given up") from None
-                too_large = _cause(exc, ResponseTooLarge)
+                too_large = _cause(exc, ResponseTooLarge)  # while the SDK reads the body: raised as is
                 if too_large is not None:
                     self._answered()
                     self._count(failed=1)
@@ -540,7 +540,8 @@ class OpenAICompatModel:
                     self._connection_failed(exc)
                 last = exc
                 delay = None
-            except (MalformedReply, openai.APIResponseValidationError) as exc:
+            except (MalformedReply, openai.APIResponseValidationError, ValueError, TypeError) as exc:
+                # the SDK raises JSONDecodeError (a ValueError) on a 200 body that is not JSON
                 self._answered()
                 malformed += 1
                 last = exc if isinstance(exc, MalformedReply) else MalformedReply(_malformed_reason(exc))
@@ -654,6 +655,9 @@ def _check_completion(completion: Any) -> None:
 
 
 def _malformed_reason(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and type(exc).__name__ == "JSONDecodeError":
+        document = getattr(exc, "doc", "")
+        return f"not JSON: {_snippet(document)}" if document else "not JSON"
     body = getattr(exc, "body", None)
     return f"not a chat completion: {_snippet(body if body is not None else str(exc))}"
 
