@@ -1,12 +1,15 @@
 """A real HTTP server on 127.0.0.1 that plays the Hugging Face Hub (through ``HF_ENDPOINT``) and file hosts.
 
 ``/datasets/<repo>/resolve/<revision>/<file>`` is what ``huggingface_hub.hf_hub_url`` builds, so small
-repositories can be served under the real repository ids and file names; ``/files/<path>`` stands for any
-other host (the GitHub raw files and archive servers, reached through a sources file's ``[mirrors]``).
+repositories can be served under the real repository ids and file names; like the Hub for LFS files it
+answers with a redirect (to ``/cdn/...``) that states the file's sha256 in ``X-Linked-Etag`` (``reported``
+overrides it). ``/files/<path>`` stands for any other host (the GitHub raw files and archive servers,
+reached through a sources file's ``[mirrors]``).
 
 It honours ``Range: bytes=N-`` (206 with ``Content-Range``, 416 past the end), records every request with its
-range (``server.requests``), can send slowly (``throttle`` seconds per ``chunk``) and can cut the next response after
-``cut_after[path]`` bytes (the connection closes mid-body, as a dropped network does; once per setting).
+range (``server.requests``), can send slowly (``throttle`` seconds per ``chunk``) and can cut the next
+response after ``cut_after[path]`` bytes (the connection closes mid-body, as a dropped network does; once per
+setting).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class FakeDataServer:
         self.throttle = 0.0
         self.chunk = 64 * 1024
         self.cut_after: dict[str, int] = {}
+        self.reported: dict[str, str] = {}  # hub path -> the sha256 its redirect states (default: true)
         self._server: ThreadingHTTPServer | None = None
 
     # -- content --------------------------------------------------------------------------------------------
@@ -62,6 +66,20 @@ class FakeDataServer:
                 ranged = self.headers.get("Range")
                 owner.requests.append((path, ranged))
                 data = owner.files.get(path)
+                if data is not None and path.startswith("/datasets/") and "/resolve/" in path:
+                    # as the Hub does for LFS files: a redirect to the storage that states size and sha256
+                    import hashlib
+
+                    digest = owner.reported.get(path, hashlib.sha256(data).hexdigest())
+                    self.send_response(302)
+                    self.send_header("Location", "/cdn" + path)
+                    self.send_header("X-Linked-Etag", f'"{digest}"')
+                    self.send_header("X-Linked-Size", str(len(data)))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if data is None and path.startswith("/cdn/"):
+                    data = owner.files.get(path[len("/cdn") :])
                 if data is None:
                     self.send_error(404, "not found")
                     return

@@ -603,9 +603,45 @@ def test_hub_parquet_repos_install_under_their_real_file_names(env: Env, tmp_pat
             env.server.hub(
                 "q-future/Q-Bench-HF", f"data/{split}-0000{shard}-of-00003.parquet", buffer.getvalue()
             )
+    wrong = "/datasets/q-future/Q-Bench-HF/resolve/main/data/test-00001-of-00003.parquet"
+    env.server.reported[wrong] = "ab" * 32
+    refused = env.cli("data", "get", "qbench-hf", "--accept-terms")
+    assert refused.returncode == 2 and "the server reported abab" in refused.stderr
+    assert not (env.home / "qbench-hf").exists()
+    del env.server.reported[wrong]
     result = env.cli("data", "get", "qbench-hf", "--accept-terms")
     assert result.returncode == 0, result.stderr
-    assert "qbench-hf: ready" in result.stdout  # no recorded hashes for these: computed, recorded, said
+    assert "qbench-hf: ready" in result.stdout  # checked against the Hub's hashes only: not "verified"
+    record = json.loads((env.home / "qbench-hf" / "install.json").read_text())
+    assert {c["check"] for c in record["files"]} == {"hub-reported sha256 (no recorded hash)"}
     check = env.cli("validate", "--data", "qbench-hf-dev")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "6 items" in check.stdout
+
+
+def test_locate_prefers_the_scored_resolution_and_refuses_the_other(env: Env, tmp_path: Path) -> None:
+    from qbench.catalog.install import locate
+
+    names = ["10004473376.jpg", "10007357496.jpg", "10012398043.jpg"]
+    both = tmp_path / "both" / "koniq10k"
+    for folder in ("512x384", "1024x768"):
+        (both / folder).mkdir(parents=True)
+        for i, name in enumerate(names):
+            (both / folder / name).write_bytes(png(i))
+    found, root = locate(tmp_path / "both", names, prefer="1024x768", avoid="512x384")
+    assert root == "koniq10k/1024x768" and all(p.parent.name == "1024x768" for p in found.values())
+    (both / "1024x768" / names[0]).unlink()  # a missing 1024x768 image is not taken from 512x384
+    found, _ = locate(tmp_path / "both", names, prefer="1024x768", avoid="512x384")
+    assert names[0] not in found and len(found) == 2
+
+    listing = mos(names)
+    env.override(
+        f'[datasets.koniq]\nfiles = [ {{ name = "koniq.json", url = "{GH}/koniq.json", sha256 = "{sha(listing)}" }} ]\n'
+    )
+    small = tmp_path / "small" / "koniq10k" / "512x384"
+    small.mkdir(parents=True)
+    for i, name in enumerate(names):
+        (small / name).write_bytes(png(i))
+    (tmp_path / "small" / "koniq.json").write_bytes(listing)
+    result = env.cli("data", "add", "koniq", "--from", str(tmp_path / "small"))
+    assert result.returncode == 2 and "512x384" in result.stderr and "1024x768" in result.stderr

@@ -85,10 +85,11 @@ def fetch(target: Target, dest: Path, *, progress: bool = True) -> Checked:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     attempts = 0
+    reported = ""
     with httpx2.Client(follow_redirects=True, timeout=httpx2.Timeout(30.0, read=120.0)) as client:
         while True:
             try:
-                _transfer(client, target, part, progress)
+                reported = _transfer(client, target, part, progress) or reported
                 break
             except (httpx2.TransportError, DownloadError) as exc:
                 attempts += 1
@@ -102,7 +103,7 @@ def fetch(target: Target, dest: Path, *, progress: bool = True) -> Checked:
                 log.warning("download interrupted (%s); resuming from byte %d", exc, kept)
                 time.sleep(min(2**attempts, 30) / 10)
     try:
-        checked = check_file(part, target, name=dest.name)
+        checked = check_file(part, target, name=dest.name, reported=reported)
     except DataError:
         part.unlink(missing_ok=True)
         raise
@@ -110,8 +111,20 @@ def fetch(target: Target, dest: Path, *, progress: bool = True) -> Checked:
     return checked
 
 
-def _transfer(client: Any, target: Target, part: Path, progress: bool) -> None:
-    """One GET, from the bytes ``part`` already holds; appends to it as data arrive."""
+def _reported_sha256(response: Any) -> str:
+    """The sha256 the Hub states for an LFS file (``X-Linked-Etag`` on its redirect), if any."""
+    for step in (*response.history, response):
+        tag = step.headers.get("x-linked-etag", "").removeprefix("W/").strip('"').lower()
+        if len(tag) == 64 and all(c in "0123456789abcdef" for c in tag):
+            return tag
+    return ""
+
+
+def _transfer(client: Any, target: Target, part: Path, progress: bool) -> str:
+    """One GET, from the bytes ``part`` already holds; appends to it as data arrive.
+
+    Returns the sha256 the server reported for the file (the Hub does for LFS files), or "".
+    """
     import httpx2
 
     offset = part.stat().st_size if part.exists() else 0
@@ -119,8 +132,9 @@ def _transfer(client: Any, target: Target, part: Path, progress: bool) -> None:
     if offset:
         headers["Range"] = f"bytes={offset}-"
     with client.stream("GET", target.url, headers=headers) as response:
+        reported = _reported_sha256(response)
         if response.status_code == 416 and offset:  # nothing left to send: the .part is whole
-            return
+            return reported
         if response.status_code >= 500:  # the server's trouble: retried, resuming
             raise DownloadError(f"HTTP {response.status_code} {response.reason_phrase}", file=target.url)
         if response.status_code >= 400:
@@ -145,6 +159,7 @@ def _transfer(client: Any, target: Target, part: Path, progress: bool) -> None:
         got = part.stat().st_size
         if total is not None and got < total:
             raise DownloadError(f"connection closed at byte {got} of {total}", file=target.url)
+    return reported
 
 
 class _bar:
@@ -206,8 +221,14 @@ def git_blob_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_file(path: Path, target: Target | Remote, *, name: str | None = None) -> Checked:
-    """Compare a file with its recorded sha256 (else git blob id); with neither, compute and say so."""
+def check_file(
+    path: Path, target: Target | Remote, *, name: str | None = None, reported: str = ""
+) -> Checked:
+    """Compare a file with its recorded sha256 (else git blob id); with neither, compute and say so.
+
+    ``reported`` is what the server said the sha256 is (the Hub, for LFS files): without a recorded hash it
+    still catches a corrupt transfer, but it is not an independent record, so the install is not "verified".
+    """
     sha = sha256_file(path)
     name = name or path.name
     label = target.label if isinstance(target, Target) else target.where
@@ -228,6 +249,15 @@ def check_file(path: Path, target: Target | Remote, *, name: str | None = None) 
                 hint=f"from {label}; the file was not used and nothing was installed",
             )
         return Checked(name, sha, "known git blob", label)
+    if reported:
+        if sha != reported:
+            raise DataError(
+                f"checksum mismatch: sha256 {sha}, the server reported {reported}",
+                file=name,
+                hint=f"from {label}; the file was not used and nothing was installed",
+            )
+        log.warning("%s has no recorded checksum: sha256 %s matches the Hub's, recorded", name, sha)
+        return Checked(name, sha, "hub-reported sha256 (no recorded hash)", label)
     log.warning(
         "%s has no recorded checksum: computed sha256 %s (recorded in the install; compare it with others)",
         name,

@@ -68,8 +68,9 @@ def _locked(name: str, home: Path) -> Iterator[None]:
         log.warning("another qbench process is installing %s: waiting for it (%s)", name, lock.lock_file)
         lock.acquire()
     try:
-        for stale in [*home.glob(f".staging-{name}-*"), *home.glob(f".old-{name}-*")]:
-            shutil.rmtree(stale, ignore_errors=True)  # left by a process that was killed
+        # left by a process that was killed ("~" ends the name: qbench2's are not qbench2-hf's)
+        for stale in [*home.glob(f".staging-{name}~*"), *home.glob(f".old-{name}~*")]:
+            shutil.rmtree(stale, ignore_errors=True)
         yield
     finally:
         lock.release()
@@ -79,7 +80,7 @@ def _commit(staging: Path, final: Path) -> None:
     """Put the finished staging folder in place of any previous install (both renames are atomic)."""
     old = None
     if final.exists() or final.is_symlink():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        old = final.with_name(f".old-{final.name}~{os.getpid()}")
         os.rename(final, old)
     os.rename(staging, final)
     if old is not None:
@@ -208,8 +209,7 @@ def _local_copy(remote: Remote, opts: Options, search: list[Path], single: bool)
             except DataError:
                 log.warning("%s is not the official %s (hash differs): not used", candidate, remote.name)
                 continue
-            if remote.sha256 or remote.git_sha1:
-                return candidate
+            return candidate  # without a recorded hash: used as given, its sha256 computed and recorded
     return None
 
 
@@ -227,7 +227,7 @@ def get(entry: CatalogEntry, catalog: Catalog, opts: Options, home: Path | None 
     source = _choose_source(entry, opts.source)
     accepted = _accept_terms(entry, source, opts)
     with _locked(entry.name, home):
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{entry.name}-", dir=home))
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{entry.name}~", dir=home))
         try:
             files = _fetch_list_files(entry, staging, catalog, opts, [])
             archives: list[Checked] = []
@@ -267,7 +267,7 @@ def add(
     if not entry.needs_images and not entry.files:
         raise UsageError(f"{entry.name} has nothing to add", hint=entry.get_command())
     with _locked(entry.name, home):
-        staging = Path(tempfile.mkdtemp(prefix=f".staging-{entry.name}-", dir=home))
+        staging = Path(tempfile.mkdtemp(prefix=f".staging-{entry.name}~", dir=home))
         try:
             archives: list[Checked] = []
             if origin.is_dir():
@@ -340,6 +340,12 @@ def _lay_out(
         required = list(found)
     else:
         found, image_root = locate(root, required, prefer=entry.prefer, avoid=entry.avoid)
+    if entry.avoid and entry.avoid in Path(image_root).parts:
+        raise DataError(
+            f"the images found for {entry.name} are in '{image_root}', the copy Q-Bench did not score",
+            file=source,
+            hint=f"use a copy with the '{entry.prefer}' images" if entry.prefer else None,
+        )
     missing = [rel for rel in required if rel not in found]
     if not found:
         raise DataError(

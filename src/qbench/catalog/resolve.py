@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
-from qbench.catalog.home import IMAGES, PRESENT, data_home, status
+from qbench.catalog.home import IMAGES, PRESENT, data_home, read_record, status
 from qbench.catalog.registry import load_catalog
 from qbench.errors import DataError
 
@@ -42,7 +42,14 @@ def catalog_dataset(name: str, options: Any) -> Any | None:
         path,
         replace(options, format=view.format, split=view.split or options.split, images=images),
     )
-    info: dict[str, Any] = {"catalog": entry.name, "install": state.text(), "install_path": str(folder)}
+    record = read_record(entry.name)
+    info: dict[str, Any] = {
+        "catalog": entry.name,
+        "install": state.text(),
+        "install_path": str(folder),
+        "install_source": record.source if record else None,  # e.g. which SPAQ copy (resolutions differ)
+        "install_image_root": record.image_root if record else None,
+    }
     samples = loaded.samples
     fingerprint = loaded.fingerprint
     if state.state == "partial":
