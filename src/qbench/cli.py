@@ -59,6 +59,23 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     _setup_logging(quiet, debug)
 
 
+def _allow_outside_images(allow: bool) -> None:
+    if allow:
+        import os
+
+        from qbench.data.containment import ALLOW_ENV
+
+        os.environ[ALLOW_ENV] = "1"
+
+
+ALLOW_OUTSIDE = click.option(
+    "--allow-outside-images",
+    is_flag=True,
+    default=False,
+    help="Read image paths that leave the data folder (../, absolute); refused by default.",
+)
+
+
 # -- run ---------------------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("task", type=click.Choice(TASK_CHOICES))
@@ -106,6 +123,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings."
 )
+@ALLOW_OUTSIDE
 def run(
     task: str,
     model: str | None,
@@ -116,10 +134,13 @@ def run(
     model_options: tuple[str, ...],
     judge_options: tuple[str, ...],
     task_options: tuple[str, ...],
+    allow_outside_images: bool,
     **flags: Any,
 ) -> None:
     """Run (or resume) TASK with a model on a dataset; prints the metrics and the run folder."""
     from qbench.config import layered
+
+    _allow_outside_images(allow_outside_images)
     from qbench.runner import run as run_task
 
     config = layered(
@@ -396,6 +417,7 @@ def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en")
 @click.option("--image-column", default=None)
 @click.option("--mos-column", default=None)
+@ALLOW_OUTSIDE
 def validate(
     data: str,
     split: str,
@@ -404,8 +426,10 @@ def validate(
     lang: str,
     image_column: str | None,
     mos_column: str | None,
+    allow_outside_images: bool,
 ) -> None:
     """Check a dataset without any model: fields, and that every image exists and decodes."""
+    _allow_outside_images(allow_outside_images)
     from qbench.data.dataset import LoadOptions
     from qbench.validate import validate_dataset
 

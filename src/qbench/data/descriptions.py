@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from qbench.data.containment import image_path
 from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.errors import DataError
@@ -85,10 +86,15 @@ def _sample(item: dict[str, Any], index: int, *, file: Path, root: Path, pair_ro
     reference = _reference(item, index, file)
     originals = pair_images(rel)
     if originals is None:
-        return Sample(id=rel, images=(root / _native(rel),), reference=reference, source=rel)
+        return Sample(
+            id=rel,
+            images=(image_path(root, _native(rel), file=file, item=index),),
+            reference=reference,
+            source=rel,
+        )
     return Sample(
         id=rel,
-        images=tuple(pair_root / name for name in originals),
+        images=tuple(image_path(pair_root, name, file=file, item=index) for name in originals),
         reference=reference,
         source=rel,
         extra={"pair": list(originals)},

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from qbench.data.containment import image_path
 from qbench.data.dataset import Dataset, LoadOptions
 from qbench.data.llvisionqa import (
     PAIR_CONCERNS,
@@ -146,8 +147,7 @@ def _image_path(
     if data:
         return store.put(bytes(data), name), name or ""
     if name:
-        path = Path(name)
-        return (path if path.is_absolute() else root / name), name
+        return image_path(root, name, file=file, item=item, field=field), name
     raise DataError("no image bytes and no path", file=file, item=item, field=field)
 
 

@@ -8,22 +8,71 @@ equal the official scripts'. A faster reduced-size JPEG decode exists only as an
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from qbench.errors import DataError
 
+#: Images with more pixels than this are refused (that sample fails, naming the file): a "decompression
+#: bomb" (a small file that decodes to gigabytes) must not take the whole run down. Raise it for real
+#: gigapixel images with QBENCH_MAX_PIXELS=N (0: no limit). The default is Pillow's own error threshold.
+MAX_PIXELS_ENV = "QBENCH_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 178_956_970
+
+
+def max_pixels() -> int:
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise DataError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels") from None
+
+
+def _regular_file(path: Path, item: str | None) -> None:
+    """FIFOs, devices and sockets are refused, never read: reading one can block forever or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError("image file not found", file=path, item=item, field="img_path") from None
+    except OSError as exc:
+        raise DataError(
+            f"image file cannot be read ({exc.strerror})", file=path, item=item, field="img_path"
+        ) from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise DataError(f"not a regular file ({kind}); refused", file=path, item=item, field="img_path")
+
+
+def _check_size(img: Any, path: Path, item: str | None) -> None:
+    limit = max_pixels()
+    width, height = img.size
+    if limit and width * height > limit:
+        raise DataError(
+            f"image is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,}",
+            file=path,
+            item=item,
+            field="img_path",
+            hint=f"if the image is real, raise the limit: {MAX_PIXELS_ENV}={width * height}",
+        )
+
 
 def open_image(path: Path, *, draft: int | None = None, item: str | None = None) -> Any:
-    """Decode an image file to RGB; a missing or corrupt file is a :class:`DataError` naming it.
+    """Decode an image file to RGB; a missing, corrupt, oversized or non-regular file is a :class:`DataError`.
 
     ``draft`` (pixels of the shorter side) lets libjpeg decode at a reduced scale: much faster for large
     photos, but not the official pixels, so it is never the default.
     """
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # our own limit (max_pixels), checked from the header before decoding
+    _regular_file(path, item)
     try:
         with Image.open(path) as img:
+            _check_size(img, path, item)
             if draft and img.format == "JPEG":
                 img.draft("RGB", (draft, draft))
             img.load()
@@ -38,11 +87,14 @@ def check_image(path: Path) -> str | None:
     """None when the image exists and decodes fully; otherwise the reason, for ``qbench validate``."""
     from PIL import Image
 
-    if not path.exists():
-        return "image file not found"
+    Image.MAX_IMAGE_PIXELS = None
     try:
+        _regular_file(path, None)
         with Image.open(path) as img:
+            _check_size(img, path, None)
             img.load()
+    except DataError as exc:
+        return exc.message + (f" ({exc.hint})" if exc.hint else "")
     except Exception as exc:
         return f"image cannot be decoded ({exc})"
     return None

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from qbench.data.containment import image_path
 from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.errors import DataError
@@ -275,7 +276,7 @@ def _image_fields(raw: Any, pair: bool, problem: Any) -> tuple[str, tuple[str, .
     return raw, (f"{PAIR_SINGLES_DIR}/{first}", f"{PAIR_SINGLES_DIR}/{second}")
 
 
-def _resolve(relative: str, root: Path, options: LoadOptions, pair: bool) -> Path:
+def _resolve(relative: str, root: Path, options: LoadOptions, pair: bool, *, file: Path, item: int) -> Path:
     # --images may point at the pair release's all_single_images folder itself.
     if (
         pair
@@ -284,7 +285,7 @@ def _resolve(relative: str, root: Path, options: LoadOptions, pair: bool) -> Pat
         and not (options.images / PAIR_SINGLES_DIR).is_dir()
     ):
         relative = relative[len(PAIR_SINGLES_DIR) + 1 :]
-    return root / relative
+    return image_path(root, relative, file=file, item=item)
 
 
 def _samples(path: Path, options: LoadOptions, *, pair: bool) -> list[Sample]:
@@ -296,7 +297,7 @@ def _samples(path: Path, options: LoadOptions, *, pair: bool) -> list[Sample]:
         if problems:
             raise problems[0]
         assert fields is not None
-        images = tuple(_resolve(rel, root, options, pair) for rel in fields.images)
+        images = tuple(_resolve(rel, root, options, pair, file=path, item=index) for rel in fields.images)
         samples.append(fields.sample(str(index), images, pair=pair, lang=options.lang))
     warn_hidden(path, samples, options)
     return samples
@@ -326,6 +327,11 @@ def item_problems(path: Path, fmt: str, options: LoadOptions) -> list[str]:
     pair = fmt == "qbench2"
     lines: list[str] = []
     for index, item in enumerate(read_records(path)):
-        _, problems = parse_item(item, index, file=path, pair=pair)
+        fields, problems = parse_item(item, index, file=path, pair=pair)
         lines.extend(p.one_line() for p in problems)
+        for rel in fields.images if fields is not None else ():
+            try:
+                image_path(options.images or path.parent, rel, file=path, item=index)
+            except DataError as exc:
+                lines.append(exc.one_line())
     return lines

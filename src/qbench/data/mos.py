@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from qbench.data.containment import image_path
 from qbench.errors import DataError
 from qbench.types import Sample
 
@@ -36,7 +37,7 @@ def mos_sample(item: dict[str, Any], index: int, *, file: Path, image_root: Path
     if not isinstance(rel, str) or not rel.strip():
         raise DataError("missing or not a string", file=file, item=index, field="img_path")
     score = parse_score(item.get("gt_score"), file=file, item=index)
-    return Sample(id=rel, images=(image_root / rel,), mos=score, source=rel)
+    return Sample(id=rel, images=(image_path(image_root, rel, file=file, item=index),), mos=score, source=rel)
 
 
 def mos_samples(items: list[dict[str, Any]], *, file: Path, image_root: Path) -> list[Sample]:
@@ -83,7 +84,8 @@ def read_mos_csv(
     for i, item in enumerate(items, start=1):
         score = parse_score(item["gt_score"], file=path, item=f"row {i}", field=mos_col or "mos")
         rel = item["img_path"].strip()
-        samples.append(Sample(id=rel, images=(image_root / rel,), mos=score, source=rel))
+        image = image_path(image_root, rel, file=path, item=f"row {i}", field=image_col or "image")
+        samples.append(Sample(id=rel, images=(image,), mos=score, source=rel))
     return samples
 
 

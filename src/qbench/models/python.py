@@ -21,7 +21,9 @@ def create(arg: str, options: Mapping[str, str]) -> Any:
     if not sep or not module_name or not attr:
         raise UsageError(f"model spec 'py:{arg}' must be py:package.module:ClassName")
     if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # so a module beside the user's data works like `python -m`
+        # Appended, not inserted first: a module beside the user's data is found, but a stray scipy.py or
+        # json.py in the working folder never shadows an installed package.
+        sys.path.append(str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
