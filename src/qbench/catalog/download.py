@@ -80,8 +80,12 @@ def fetch(target: Target, dest: Path, *, progress: bool = True) -> Checked:
     """Download ``target`` to ``dest`` (resuming ``dest.part``), check it, and say how it was checked."""
     import httpx2
 
-    if dest.exists():
-        return check_file(dest, target)  # finished before (e.g. a failed unpack): check and reuse
+    if dest.exists():  # finished before (e.g. a failed unpack): check and reuse, or drop it
+        try:
+            return check_file(dest, target)
+        except DataError:
+            dest.unlink(missing_ok=True)
+            raise
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     attempts = 0

@@ -227,6 +227,10 @@ def get(entry: CatalogEntry, catalog: Catalog, opts: Options, home: Path | None 
     source = _choose_source(entry, opts.source)
     accepted = _accept_terms(entry, source, opts)
     with _locked(entry.name, home):
+        if not opts.force and status(entry, home).state in ("ready", "verified"):
+            record = read_record(entry.name, home)  # another process installed it while this one waited
+            assert record is not None
+            return record
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{entry.name}~", dir=home))
         try:
             files = _fetch_list_files(entry, staging, catalog, opts, [])
@@ -364,7 +368,9 @@ def _lay_out(
     for rel, path in found.items():
         dest = images / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if move:
+        if move and path.is_symlink():  # a link inside the archive: its content, not a link that may break
+            shutil.copy2(path.resolve(), dest)
+        elif move:
             os.rename(path, dest)
         elif opts.copy:
             shutil.copy2(path, dest)

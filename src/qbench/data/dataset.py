@@ -75,7 +75,10 @@ def load_dataset(spec: str | Path, options: LoadOptions | None = None) -> Datase
 
         if is_hub_id(text):
             return load_hub_dataset(text, options)
-        hint = did_you_mean(text, DATASETS.names()) if "/" not in text and "." not in text else None
+        from qbench.catalog.registry import load_catalog
+
+        names = DATASETS.names() + load_catalog().names()
+        hint = did_you_mean(text, names) if "/" not in text and "." not in text else None
         raise DataError(
             "data not found (no such file or folder, and not a built-in dataset)", file=path, hint=hint
         )
