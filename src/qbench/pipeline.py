@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +34,6 @@ from qbench.types import Record, Request, Sample
 log = logging.getLogger("qbench")
 
 PREFETCH_BATCHES = 2
-EARLY_SAMPLES = 16  # decoded while the model loads: bounded, since a photo can take 36 MB decoded
 PREPARE_THREADS = 2  # each gets its own processor copy from the model (see HFModel.prepare)
 
 
@@ -49,6 +47,7 @@ class PreparedBatch:
     keys: list[str | None] = field(default_factory=list)
     found: dict[str, Any] = field(default_factory=dict)
     prepared: Any = None
+    early: bool = False  # pre-processed at start-up: the requests carry no pixels (qbench.startup)
 
 
 class CachedCaller:
@@ -213,39 +212,17 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-class Background:
-    """A call running in a daemon thread (a Ctrl-C does not wait for it), its result or error taken later."""
-
-    def __init__(self, function: Any, *args: Any) -> None:
-        self._future: Future[Any] = Future()
-        threading.Thread(target=self._run, args=(function, args), daemon=True, name="background").start()
-
-    def _run(self, function: Any, args: tuple[Any, ...]) -> None:
-        try:
-            self._future.set_result(function(*args))
-        except BaseException as exc:
-            self._future.set_exception(exc)
-
-    def result(self) -> Any:
-        return self._future.result()
-
-
-class EarlyDecode:
-    """The first samples' images, decoded while the model is still loading."""
-
-    def __init__(self, samples: list[Sample], workers: int | None) -> None:
-        self._pool = (
-            ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="early") if samples else None
-        )
-        self._futures = {s.id: self._pool.submit(decode, s) for s in samples} if self._pool else {}
-
-    def take(self, sample: Sample) -> Future[Any] | None:
-        return self._futures.pop(sample.id, None)
-
-    def close(self) -> None:
-        self._futures.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+def from_start_up(task: Any, caller: CachedCaller, batch: list[Sample], early: Any) -> PreparedBatch | None:
+    """A batch pre-processed at start-up (:class:`qbench.startup.EarlyBatch`), unless the cache holds some of
+    its answers (its processor outputs are for all of its requests) or start-up could not finish it."""
+    if early is None:
+        return None
+    prepared = PreparedBatch(batch, errors=dict(early.errors), ready=list(early.ready), early=True)
+    prepared.keys, prepared.found = caller.lookup([r for _, r in prepared.ready])
+    if prepared.found:
+        return None
+    prepared.prepared = early.prepared
+    return prepared
 
 
 def local_batches(
@@ -254,7 +231,7 @@ def local_batches(
     task: Any,
     caller: CachedCaller,
     workers: int | None,
-    early: EarlyDecode | None = None,
+    early: Any = None,
 ) -> Iterator[list[Record]]:
     """Records as they are made (a batch, or an API model's answers as they arrive), decoding and preparing
     up to PREFETCH_BATCHES batches ahead of the model."""
@@ -263,7 +240,14 @@ def local_batches(
     preparer = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="prepare")
     pending: deque[Future[PreparedBatch]] = deque()
 
+    def plain(batch: list[Sample]) -> PreparedBatch:
+        futures = [(early and early.take(s)) or decoders.submit(decode, s) for s in batch]
+        return prepare_batch(task, caller, batch, [f.result() for f in futures])
+
     def submit(batch: list[Sample]) -> Future[PreparedBatch]:
+        ahead = early.take_batch(batch) if early is not None else None
+        if ahead is not None:
+            return preparer.submit(lambda: from_start_up(task, caller, batch, ahead.result()) or plain(batch))
         futures = [(early and early.take(s)) or decoders.submit(decode, s) for s in batch]
         return preparer.submit(lambda: prepare_batch(task, caller, batch, [f.result() for f in futures]))
 
@@ -273,7 +257,16 @@ def local_batches(
             while index < len(batches) and len(pending) <= PREFETCH_BATCHES:
                 pending.append(submit(batches[index]))
                 index += 1
-            yield from stream_batch(task, caller, pending.popleft().result())
+            prepared = pending.popleft().result()
+            if not prepared.early:
+                yield from stream_batch(task, caller, prepared)
+                continue
+            records = [r for group in stream_batch(task, caller, prepared) for r in group]
+            if any(not r.ok and r.id not in prepared.errors for r in records):
+                # the start-up pre-processing failed in the model; without pixels, do this batch again
+                log.debug("a batch pre-processed at start-up failed; decoding it again")
+                records = finish_batch(task, caller, plain(prepared.batch))
+            yield records
     finally:
         for future in pending:
             future.cancel()

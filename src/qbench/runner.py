@@ -26,10 +26,11 @@ from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
-from qbench.pipeline import EARLY_SAMPLES, Background, CachedCaller, EarlyDecode, local_batches
+from qbench.pipeline import CachedCaller, local_batches
 from qbench.progress import Progress
 from qbench.redact import redact_options, redact_text
 from qbench.registry import TASKS
+from qbench.startup import EarlyWork, StagedLoad
 from qbench.store import Run, slug
 from qbench.types import Record, Sample
 
@@ -105,9 +106,9 @@ def _redacted(options: dict[str, str]) -> dict[str, str]:
 def run(config: RunConfig) -> RunResult:
     """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
     task = TASKS.get(config.task)(config.task_options)
-    # The model loads in the background while the data file is read and the first images are decoded:
-    # start-up (imports, weights) and decoding overlap. Model and capability errors still come first.
-    loading = Background(load_model, config.model, model_options(config))
+    # The model loads in the background while the data file is read, the first images are decoded and, once
+    # its processor works, pre-processed (qbench.startup). Model and capability errors still come first.
+    loading = StagedLoad(load_model, config.model, model_options(config))
     try:
         dataset = load_dataset(
             config.data,
@@ -124,8 +125,9 @@ def run(config: RunConfig) -> RunResult:
         require(loading.result(), task.needs, config.task)
         raise
     samples = select(dataset.samples, config.limit, config.shard)
-    early = EarlyDecode(samples[:EARLY_SAMPLES] if config.executor == "local" else [], config.workers)
+    early = EarlyWork(samples if config.executor == "local" else [], config.workers, loading)
     try:
+        early.plan(loading.partial(), task, config.task, dataset, config.batch_size)
         model = loading.result()
         capability = require(model, task.needs, config.task)
         task.setup(capability, dataset)
@@ -223,7 +225,7 @@ def _execute(
     config: RunConfig,
     cache: ResponseCache,
     judge: Any,
-    early: EarlyDecode,
+    early: EarlyWork,
 ) -> RunResult:
     started = time.monotonic()
     _preload("scipy.stats")  # the metrics need it at the end; importing it costs ~0.5 s of start-up otherwise
@@ -264,6 +266,7 @@ def _execute(
         "errors": len(failed),
         "cache_hits": caller.hits + getattr(batches, "cache_hits", 0),
         "seconds": round(time.monotonic() - started, 3),
+        "startup": asdict(early.stats),
     }
     if callable(getattr(model, "usage", None)):
         summary["usage"] = model.usage()

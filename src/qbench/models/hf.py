@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from qbench import startup
 from qbench.errors import MissingDependency, ModelError, QBenchError, UsageError
 from qbench.models.base import parse_options
 from qbench.registry import did_you_mean
@@ -179,6 +180,12 @@ class HFModel:
                     hint="add the chat_template.jinja of the model's base checkpoint to the folder",
                 )
 
+        on = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.batch_size = batch_size or (8 if on.startswith("cuda") else 4)
+        self._local_state = threading.local()
+        # the processor works now: the runner may pre-process its first batches while the weights load
+        startup.preprocessing_ready(self)
+
         load_kwargs: dict[str, Any] = {**common, "dtype": self._torch_dtype(dtype)}
         if device_map is not None:
             if importlib.util.find_spec("accelerate") is None:
@@ -195,7 +202,6 @@ class HFModel:
         if self._device is not None:
             self.model.to(self._device)
         self.model.eval()
-        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 4)
 
         forward = inspect.signature(self.model.forward).parameters
         self._takes_positions = "position_ids" in forward and callable(
@@ -204,7 +210,6 @@ class HFModel:
         self._takes_logits_to_keep = "logits_to_keep" in forward
         self._takes_use_cache = "use_cache" in forward
         self._folder_hash = folder_hash(self._local) if self._local else None
-        self._local_state = threading.local()
         self._word_tokens: dict[str, dict[str, Any]] = {}
         for word in KNOWN_WORDS:
             self.word_token(word)
