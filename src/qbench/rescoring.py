@@ -15,6 +15,7 @@ from typing import Any
 from qbench.cache import ResponseCache
 from qbench.errors import UsageError
 from qbench.models.base import load_model, model_info, require
+from qbench.models.identity import volatile
 from qbench.registry import TASKS
 from qbench.runner import fingerprint
 from qbench.store import Run, load_run, write_run
@@ -50,7 +51,7 @@ def score_run(
         task.restore_judge(manifest.get("task_info", {}))
     task_info = {**manifest.get("task_info", {}), **_rules_info(task)}
     if judge_model is not None:
-        response_cache = ResponseCache(enabled=cache)
+        response_cache = ResponseCache(enabled=cache and not volatile(judge_model))
         try:
             records = task.judge(list(records), judge_model, response_cache)
         finally:

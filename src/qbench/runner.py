@@ -26,6 +26,7 @@ from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
 from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
+from qbench.models.identity import volatile
 from qbench.pipeline import CachedCaller, local_batches
 from qbench.progress import Progress
 from qbench.redact import redact_options, redact_text
@@ -185,7 +186,8 @@ def run(config: RunConfig) -> RunResult:
         "judge_info": model_info(judge) if judge is not None else None,
     }
     store = Run.open(path, manifest)
-    cache = ResponseCache(enabled=config.cache)
+    # a model whose code cannot be read has no stable identity: its answers must never be reused
+    cache = ResponseCache(enabled=config.cache and not volatile(model) and not volatile(judge))
     interruptions = Interruptions()
     try:
         if not samples:

@@ -9,7 +9,8 @@ There is no base class to inherit. A model implements any of
   to the prompt (the official close-set A1 mode; lower is more likely);
 - ``quality(images) -> list[float]``: a scalar quality per PIL image, higher is better (classical IQA);
 
-plus, optionally, ``name`` (str), ``info() -> dict`` (what identifies it, for the run fingerprint),
+plus, optionally, ``name`` (str), ``info() -> dict`` (what identifies it, for the run fingerprint, with a
+hash of the source of the class's module: :mod:`qbench.models.identity`),
 ``batch_size`` (a sensible default), ``usage() -> dict`` (tokens spent) and ``close()``.
 """
 
@@ -47,8 +48,12 @@ def model_name(model: Any) -> str:
 
 
 def model_info(model: Any) -> dict[str, Any]:
+    """What identifies a model: its name, ``info()`` (else its class) and, for a user's class, its code."""
+    from qbench.models.identity import code_identity
+
     info = model.info() if callable(getattr(model, "info", None)) else {"class": type(model).__qualname__}
-    return {"name": model_name(model), **info}
+    code = code_identity(model)
+    return {"name": model_name(model), **info, **({"code": code} if code else {})}
 
 
 def model_fingerprint(model: Any) -> str:

@@ -57,7 +57,12 @@ class AssessmentTask:
         self.capability = capability
 
     def manifest(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"task": "a3", "capability": self.capability}
+        # logistic and bootstrap change numbers in metrics.json, so they are part of the run's identity
+        info: dict[str, Any] = {
+            "task": "a3",
+            "capability": self.capability,
+            "metric_options": {"logistic": self.logistic, "bootstrap": self.bootstrap},
+        }
         if self.capability == "score_tokens":
             info.update(
                 prompt_version=prompts.A3_PROMPT_VERSION,

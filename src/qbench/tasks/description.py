@@ -101,6 +101,7 @@ class DescriptionTask:
             "capability": self.capability,
             "prompt_version": prompts.A2_PROMPT_VERSION,
             "max_new_tokens": self.max_new_tokens,
+            "metric_options": {"bootstrap": self.bootstrap},  # a number in metrics.json: part of identity
         }
         if self.judge_identity is not None:
             info["judge"] = self.judge_identity  # name, fingerprint, prompt_version, rounds

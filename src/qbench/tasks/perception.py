@@ -145,6 +145,7 @@ class PerceptionTask:
             "rules_version": answers.RULES_VERSION if self.mode == "generate" else OPTIONS_RULES_VERSION,
             "lang": self.lang,
             "pair": self.pair,
+            "metric_options": {"bootstrap": self.bootstrap},  # a number in metrics.json: part of identity
         }
         if self.mode == "generate":
             info["max_new_tokens"] = self.max_new_tokens

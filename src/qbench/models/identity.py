@@ -1,0 +1,96 @@
+"""The code that produces a model's answers is part of its identity (resume and the response cache).
+
+A user's model (``py:``, an object given to ``qbench.evaluate``, an entry-point plugin, a judge) is matched
+across runs by its fingerprint. Name, class and ``info()`` are not enough: edit the class to answer
+differently and, without this, the next run would resume the old folder or hit the old cached answers. So the
+identity holds a sha256 of the source of every module that defines a class in the model's MRO (outside
+qbench and the standard library). Where that source cannot be read (a class typed into a REPL, built by
+``exec``, a compiled extension) the identity gets a per-process nonce instead: such a run is neither cached
+nor resumed across processes, and says so once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import inspect
+import logging
+import secrets
+import sys
+from functools import cache
+from typing import Any
+
+log = logging.getLogger("qbench")
+
+#: Stands in for unreadable source: equal within this process, different in every other one.
+_PROCESS_NONCE = secrets.token_hex(8)
+VOLATILE_PREFIX = "unreadable-source:"
+_warned: set[str] = set()
+
+
+def _own_module(klass: type) -> bool:
+    """qbench's adapters are identified by their info() and qbench's versions; the standard library never
+    changes under a run. (A class made by ``exec`` without ``__name__`` claims ``builtins``: not one of them.)"""
+    module = klass.__module__
+    top = module.split(".", 1)[0]
+    if top == "builtins":
+        return getattr(builtins, klass.__qualname__, None) is klass
+    return top == "qbench" or top in sys.stdlib_module_names
+
+
+def _module_source(cls: type) -> bytes | None:
+    """The source bytes of the module defining ``cls``; the class's own source as a fallback (IPython)."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if path and str(path).endswith(".py"):
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError:
+            pass
+    try:
+        return inspect.getsource(cls).encode()
+    except (OSError, TypeError):
+        return None
+
+
+@cache
+def _class_code(cls: type) -> str | None:
+    """sha256 over the sources of the non-qbench modules in ``cls``'s MRO; None if ``cls``'s own is unreadable."""
+    digest = hashlib.sha256()
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        if _own_module(klass) or klass.__module__ in seen:
+            continue
+        seen.add(klass.__module__)
+        source = _module_source(klass)
+        if source is None:
+            if klass is cls:
+                return None
+            continue  # a compiled base class (an extension module) changes only with its package
+        digest.update(klass.__module__.encode() + b"\0" + source + b"\0")
+    return digest.hexdigest() if seen else ""
+
+
+def code_identity(model: Any) -> str | None:
+    """``sha256:<hex>`` of the model's code, a volatile marker when unreadable, or None for qbench's own."""
+    cls = type(model)
+    code = _class_code(cls)
+    if code == "":
+        return None
+    if code is None:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if name not in _warned:
+            _warned.add(name)
+            log.warning(
+                "cannot read the source of %s; its runs are neither cached nor resumed across processes",
+                name,
+            )
+        return f"{VOLATILE_PREFIX}{_PROCESS_NONCE}"
+    return f"sha256:{code}"
+
+
+def volatile(model: Any) -> bool:
+    """True when the model's code cannot be identified (so its answers must not be cached)."""
+    code = code_identity(model) if model is not None else None
+    return bool(code and code.startswith(VOLATILE_PREFIX))
