@@ -39,7 +39,8 @@ def test_tiny_llava_generates_replies_that_score_like_an_import(
         "--out",
         tmp_path / "r",
     )
-    assert code == 0, err
+    # random weights: the replies may all be unreadable, which is an unusable run (exit 3), still stored
+    assert code in (0, 3), err
     (run,) = find_runs([tmp_path / "r"])
     assert (
         run.manifest["task_info"]["mode"] == "generate" and run.manifest["task_info"]["max_new_tokens"] == 6
@@ -52,11 +53,16 @@ def test_tiny_llava_generates_replies_that_score_like_an_import(
     saved.write_text(
         json.dumps([dict(item, response=records[str(i)].output["response"]) for i, item in enumerate(items)])
     )
-    code, _, err = qbench(capsys, "import", "a1", saved, "--model", "saved", "--out", tmp_path / "imported")
-    assert code == 0, err
+    status = run.manifest["status"]
+    imported_code, _, err = qbench(
+        capsys, "import", "a1", saved, "--model", "saved", "--out", tmp_path / "imported"
+    )
+    assert imported_code == code, err
     (imported,) = find_runs([tmp_path / "imported"])
+    assert imported.manifest["status"] == status
     keys = ("accuracy", "accuracy/yes-no", "accuracy/what", "accuracy/how", "invalid_rate")
-    assert {k: run.metrics()[k] for k in keys} == {k: imported.metrics()[k] for k in keys}
+    ran, got = (json.loads((r.path / "metrics.json").read_text()) for r in (run, imported))
+    assert {k: ran[k] for k in keys} == {k: got[k] for k in keys}
 
 
 def test_tiny_qwen2_vl_ranks_the_options_of_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,8 +29,11 @@ from qbench.report.leaderboard import (
     A1_PAIR_COLUMNS,
     A1_SINGLE_COLUMNS,
     A2_COLUMNS,
+    JUDGED,
     UNREADABLE,
     Board,
+    a1_columns,
+    a3_detail_columns,
     boards,
     is_pair,
     row_label,
@@ -230,14 +233,16 @@ def _legend_note(rows: Sequence[Mapping[str, Any]], extra: str = "") -> str:
 def _a1(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     rows = _by_headline(rows, "accuracy")
     (board,) = boards(rows)
+    columns = a1_columns(rows, columns)
     out = [
         _legend_note(
             rows,
             "Accuracy in %; the small line under Overall is its 95% interval (bootstrap, or Wilson when the "
             "run stored none).",
         ),
-        _table(board, _metric_lines(board, rows, [*columns, UNREADABLE], percent=True), css="a1"),
+        _table(board, _metric_lines(board, rows, columns, percent=True), css="a1"),
     ]
+    columns = [c for c in columns if c not in (JUDGED, UNREADABLE)]  # the chart: the official columns
     own = [(label, r) for (label, _), r in zip(board.rows, rows) if not r.get("reference")]
     series = [(label, [r["metrics"].get(key) for key, _ in columns]) for label, r in own]
     series = [(label, values) for label, values in series if any(map(_finite, values))]
@@ -304,7 +309,7 @@ def _a3(rows: Sequence[dict[str, Any]], index: dict[str, Run]) -> str:
     mean = {m: _mean_srcc(by_model[m]) for m in models}
     ranked = sorted(models, key=lambda m: -mean[m] if _finite(mean[m]) else math.inf)  # best first
     ordered = [r for m in ranked for r in by_model[m]]
-    (board,) = boards(ordered)
+    board, *details = boards(ordered)
     column_dataset = {display_name(r["dataset"]): r["dataset"] for r in rows}
     lines = []
     for label, cells in board.rows:
@@ -334,6 +339,10 @@ def _a3(rows: Sequence[dict[str, Any]], index: dict[str, Run]) -> str:
         ),
         _table(board, lines, css="a3"),
     ]
+    if details:  # every correlation measured, per run, with n
+        own = [r for r in ordered if not r.get("reference")]
+        columns = a3_detail_columns(own)
+        out.append(_table(details[0], _metric_lines(details[0], own, columns, percent=False), css="a3d"))
     out.append(_scatters(rows, ranked, index))
     return "".join(out)
 

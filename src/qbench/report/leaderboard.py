@@ -36,6 +36,11 @@ A1_PAIR_COLUMNS = [
 ]
 # Not an official column: the share of answers no rule could read (counted wrong), shown after Overall.
 UNREADABLE = ("invalid_rate", "Unreadable")
+# Not an official column either: Overall by the 5-round judge (majority), beside the rule-based Overall.
+JUDGED = ("judged/accuracy", "Overall (judged)")
+# A3 details: every correlation measured, per run, and the number of images.
+A3_DETAIL_COLUMNS = [("srcc", "SRCC"), ("plcc", "PLCC"), ("krcc", "KRCC")]
+PLCC_LOGISTIC = ("plcc_logistic", "PLCC (logistic)")
 A2_COLUMNS = [
     ("completeness", "Completeness"),
     ("precision", "Precision"),
@@ -125,7 +130,12 @@ def partial_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def metric_board(
-    title: str, columns: list[tuple[str, str]], rows: Sequence[dict[str, Any]], *, percent: bool
+    title: str,
+    columns: list[tuple[str, str]],
+    rows: Sequence[dict[str, Any]],
+    *,
+    percent: bool,
+    digits: int | None = None,
 ) -> Board:
     board = Board(title, [label for _, label in columns] + ["n"])
     for row in rows:
@@ -138,7 +148,7 @@ def metric_board(
             elif isinstance(value, float) and percent:
                 cells.append(f"{100 * value:.2f}")
             else:
-                cells.append(_fmt(value, 2 if not percent else 3))
+                cells.append(_fmt(value, digits or (2 if not percent else 3)))
         cells.append(row.get("n"))
         board.rows.append((row_label(row), cells))
     board.notes += partial_notes(rows)
@@ -162,8 +172,27 @@ def row_label(row: dict[str, Any], *, with_dataset: bool = True) -> str:
     return label
 
 
+def a1_columns(rows: Sequence[dict[str, Any]], official: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The official columns, then the judged Overall when any run was judged, then Unreadable."""
+    judged = any(r.get("metrics", {}).get(JUDGED[0]) is not None for r in rows)
+    return [*official, *([JUDGED] if judged else []), UNREADABLE]
+
+
+def a3_detail_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """SRCC, PLCC, KRCC, and the logistic PLCC when any run computed it (``-T logistic=true``)."""
+    logistic = any(PLCC_LOGISTIC[0] in r.get("metrics", {}) for r in rows)
+    return [*A3_DETAIL_COLUMNS, *([PLCC_LOGISTIC] if logistic else [])]
+
+
+def a3_details(rows: Sequence[dict[str, Any]]) -> Board:
+    """One line per run and database with every correlation measured and ``n``."""
+    own = [r for r in rows if not r.get("reference")]
+    board = metric_board("A3 details", a3_detail_columns(own), own, percent=False, digits=4)
+    return board
+
+
 def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
-    """One board per task (A1 single and pair separately), in the official layouts."""
+    """One board per task (A1 single and pair separately), in the official layouts; then the A3 details."""
     out = []
     a1 = [r for r in rows if r["task"] == "a1"]
     pair = [r for r in a1 if is_pair(r)]
@@ -172,7 +201,7 @@ def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
         out.append(
             metric_board(
                 "A1 perception, single images (accuracy %)",
-                [*A1_SINGLE_COLUMNS, UNREADABLE],
+                a1_columns(single, A1_SINGLE_COLUMNS),
                 single,
                 percent=True,
             )
@@ -180,7 +209,10 @@ def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
     if pair:
         out.append(
             metric_board(
-                "A1 perception, image pairs (accuracy %)", [*A1_PAIR_COLUMNS, UNREADABLE], pair, percent=True
+                "A1 perception, image pairs (accuracy %)",
+                a1_columns(pair, A1_PAIR_COLUMNS),
+                pair,
+                percent=True,
             )
         )
     a2 = [r for r in rows if r["task"] == "a2"]
@@ -189,4 +221,6 @@ def boards(rows: Sequence[dict[str, Any]]) -> list[Board]:
     a3 = [r for r in rows if r["task"] == "a3"]
     if a3:
         out.append(a3_board(a3))
+        if any(not r.get("reference") for r in a3):
+            out.append(a3_details(a3))
     return out

@@ -37,21 +37,27 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[d
                 "path": str(run.path),
                 "status": run.status,
                 "partial": (manifest.get("dataset_info") or {}).get("partial"),  # {"n", "of"}: qbench data
+                "manifest": manifest,
             }
         )
     _disambiguate(rows)
+    for row in rows:
+        row.pop("manifest")
     if not rows:
         raise DataError("no complete runs found", file=", ".join(str(r.path) for r in runs) or None)
     return rows
 
 
 def _disambiguate(rows: list[dict[str, Any]]) -> None:
-    """Two runs of one model name on one dataset (other options, seeds) get their fingerprints in the name."""
-    seen: dict[tuple[Any, ...], int] = {}
+    """Runs of one model name on one dataset get what differs between them (judge, options, data, code) in
+    the name; the fingerprint only when nothing recorded differs (:mod:`qbench.report.labels`)."""
+    from qbench.report.labels import differences
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        key = (row["task"], row["model"], row["dataset"], row["split"], row.get("judge"))
-        seen[key] = seen.get(key, 0) + 1
-    for row in rows:
-        key = (row["task"], row["model"], row["dataset"], row["split"], row.get("judge"))
-        if seen[key] > 1:
-            row["model"] = f"{row['model']} #{Path(row['path']).name[:6]}"
+        groups.setdefault((row["task"], row["model"], row["dataset"], row["split"]), []).append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        for row, what in zip(group, differences([r["manifest"] for r in group]), strict=True):
+            row["model"] = f"{row['model']} [{what or '#' + Path(row['path']).name[:6]}]"
