@@ -4,12 +4,18 @@ A key is a hash of everything that determines a model's answer: the model finger
 image content hashes, prefix, words, options, generation settings) and, for sampled requests such as judge
 rounds, the round number. Only deterministic requests or explicit rounds are cached; a value is written
 only after the model answered, so a kill never leaves a half entry.
+
+The cache is a convenience, never a reason for a run to fail: a database that is not one (a disk error, a
+stray file) is moved aside (``responses.sqlite.corrupt-<time>``) with one warning and a fresh one started; an
+error while reading or writing it later turns the cache off for the rest of the run. ``clear`` removes the
+files themselves, so it works on a broken database too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +23,8 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("qbench")
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
@@ -54,11 +62,47 @@ class ResponseCache:
         self._conn: sqlite3.Connection | None = None
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(SCHEMA)
-            self._conn.commit()
+            try:
+                self._conn = self._connect()
+            except sqlite3.DatabaseError as exc:
+                aside = self._move_aside()
+                log.warning("the response cache %s was unreadable (%s); moved it to %s and started a new one",
+                            self.path, exc, aside)  # fmt: skip
+                self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(SCHEMA)
+            conn.execute("SELECT key FROM responses LIMIT 1").fetchall()
+            conn.commit()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _files(self) -> list[Path]:
+        return [self.path.with_name(self.path.name + suffix) for suffix in ("", "-wal", "-shm")]
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for file in self._files():
+            if file.exists():
+                file.replace(aside.with_name(aside.name + file.name[len(self.path.name) :]))
+        return aside
+
+    def _broken(self, exc: Exception) -> None:
+        """An error in the middle of a run: the cache is turned off, the run goes on."""
+        log.warning("the response cache %s failed (%s); going on without it", self.path, exc)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
@@ -67,13 +111,17 @@ class ResponseCache:
             return {}
         found: dict[str, Any] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for key, value in self._conn.execute(
-                    f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
-                ):
-                    found[key] = json.loads(value)
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for key, value in self._conn.execute(
+                        f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk
+                    ):
+                        found[key] = json.loads(value)
+            except (sqlite3.Error, ValueError) as exc:
+                self._broken(exc)
+                found = {}
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found
@@ -84,8 +132,11 @@ class ResponseCache:
         now = time.time()
         rows = [(k, json.dumps(v), now) for k, v in items.items()]
         with self._lock:
-            self._conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
-            self._conn.commit()
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
+                self._conn.commit()
+            except sqlite3.Error as exc:
+                self._broken(exc)
 
     def stats(self) -> dict[str, Any]:
         if not self._conn:
@@ -96,13 +147,20 @@ class ResponseCache:
         return {"path": str(self.path), "entries": int(count), "bytes": size}
 
     def clear(self) -> int:
-        if not self._conn:
-            return 0
+        """Remove every cached response (the database files themselves, so a broken one goes too)."""
+        count = 0
         with self._lock:
-            (count,) = self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()
-            self._conn.execute("DELETE FROM responses")
-            self._conn.commit()
-            self._conn.execute("VACUUM")
+            if self._conn is not None:
+                try:
+                    (count,) = self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()
+                except sqlite3.Error:
+                    count = 0
+                self._conn.close()
+                self._conn = None
+            for file in [*self._files(), *self.path.parent.glob(self.path.name + ".corrupt-*")]:
+                file.unlink(missing_ok=True)
+            if self.enabled:
+                self._conn = self._connect()
         return int(count)
 
     def close(self) -> None:

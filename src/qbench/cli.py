@@ -114,6 +114,7 @@ ALLOW_OUTSIDE = click.option(
 @click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="A1 instruction language.")
 @click.option("--image-column", default=None, help="CSV column with image paths.")
 @click.option("--mos-column", default=None, help="CSV column with opinion scores.")
+@click.option("--encoding", default=None, help="Text encoding of a CSV data file (default UTF-8).")
 @click.option(
     "--api-base", default=None, help="Base URL of an OpenAI-compatible server (else OPENAI_BASE_URL)."
 )
@@ -417,6 +418,7 @@ def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en")
 @click.option("--image-column", default=None)
 @click.option("--mos-column", default=None)
+@click.option("--encoding", default=None, help="Text encoding of a CSV data file (default UTF-8).")
 @ALLOW_OUTSIDE
 def validate(
     data: str,
@@ -426,6 +428,7 @@ def validate(
     lang: str,
     image_column: str | None,
     mos_column: str | None,
+    encoding: str | None,
     allow_outside_images: bool,
 ) -> None:
     """Check a dataset without any model: fields, and that every image exists and decodes."""
@@ -442,6 +445,7 @@ def validate(
             lang=lang,
             image_column=image_column,
             mos_column=mos_column,
+            encoding=encoding,
         ),
     )
     for problem in problems:
@@ -526,6 +530,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return int(exc.code or 0)
+    except OSError as exc:
+        from qbench.oserror import environment_error
+
+        mapped = environment_error(exc)
+        if mapped is None or debug:
+            raise
+        click.echo(f"error: {mapped.one_line()}", err=True)
+        return mapped.exit_code
     except Exception as exc:
         if debug:
             raise

@@ -36,6 +36,7 @@ class RunConfig:
     lang: str = "en"
     image_column: str | None = None
     mos_column: str | None = None
+    encoding: str | None = None  # a CSV file's text encoding (default UTF-8)
     api_base: str | None = None
     model_options: dict[str, str] = field(default_factory=dict)
     judge_options: dict[str, str] = field(default_factory=dict)
@@ -89,6 +90,23 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     return value
 
 
+def _check_type(key: str, value: Any, kind: Any, path: Path) -> None:
+    """A TOML value of the wrong type is one line naming the file and the setting, not a crash later."""
+    text = str(kind)
+    if "dict" in text:
+        ok, expected = isinstance(value, dict), 'a table (key = "value" pairs)'
+    elif "bool" in text:
+        ok, expected = isinstance(value, bool), "true or false"
+    elif "int" in text:
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif "str" in text or "Path" in text:
+        ok, expected = isinstance(value, str), "a string"
+    else:
+        return  # model, judge, data: a spec string or, from Python, an object
+    if not ok:
+        raise DataError(f"must be {expected}, not {value!r}", file=path, field=key)
+
+
 def layered(
     flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
 ) -> RunConfig:
@@ -108,6 +126,7 @@ def layered(
             name = key.replace("-", "_")
             if name not in known:
                 raise DataError(f"unknown setting '{key}'", file=path, hint=did_you_mean(name, sorted(known)))
+            _check_type(key, value, known[name], path)
             merged[name] = value
     for key, value in env.items():
         if key.startswith("QBENCH_") and key != "QBENCH_CONFIG":

@@ -18,7 +18,7 @@ from qbench.models.base import load_model, model_info, require
 from qbench.models.identity import volatile
 from qbench.registry import TASKS
 from qbench.runner import fingerprint
-from qbench.store import Run, load_run, write_run
+from qbench.store import Run, load_run, slug, write_run
 from qbench.types import Record
 
 
@@ -64,8 +64,15 @@ def score_run(
             "judge": model_info(judge_model) if judge_model else manifest.get("judge_info"),
         }
     )
+    # under --out, the usual <task>/<model>/<dataset>/ layout from the manifest (the source folder may be a
+    # copied run anywhere, with fewer parents); else beside the source run
     target = (
-        out / source.path.relative_to(source.path.parents[3]).parent if out else source.path.parent
+        out
+        / str(manifest.get("task"))
+        / slug(str(manifest.get("model")))
+        / slug(str(manifest.get("dataset")))
+        if out
+        else source.path.parent
     ) / new_fp
     new_manifest = copy.deepcopy(manifest)
     new_manifest.update(

@@ -120,6 +120,7 @@ def run(config: RunConfig) -> RunResult:
                 lang=config.lang,
                 image_column=config.image_column,
                 mos_column=config.mos_column,
+                encoding=config.encoding,
             ),
         )
     except QBenchError:

@@ -5,7 +5,9 @@ The rules that make a crash harmless:
 - records are appended and flushed (and fsynced) per batch; a torn last line is ignored on read and cut off
   before the next append;
 - ``metrics.json`` is written atomically and only at the end; the manifest says ``complete`` only after it;
-  resuming first sets ``running`` and removes the old metrics, so nothing stale is ever trusted;
+  resuming sets ``running`` and removes the old metrics before the first new record, so nothing stale is
+  ever trusted; a rerun of a finished run that fails before it writes a record leaves that run as it was
+  (its records are read, and a broken line reported, before anything is changed);
 - a lock file keeps two processes from writing the same run at once.
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qbench.data.jsonfile import write_json_atomic
+from qbench.data.jsonfile import named, write_json_atomic
 from qbench.errors import DataError, RunError
 from qbench.types import Record
 
@@ -28,6 +30,7 @@ MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
 METRICS = "metrics.json"
 STORE_VERSION = 1
+FINISHED = ("complete", "unusable")  # statuses with metrics.json that a failing rerun must not destroy
 
 
 def slug(text: str) -> str:
@@ -46,6 +49,7 @@ class Run:
         self.path = path
         self.manifest = manifest
         self._lock_fh: Any = None
+        self._kept = False  # a finished run reopened: nothing on disk changes until its first new record
 
     # -- creation and resume -------------------------------------------------------------------------
     @classmethod
@@ -61,11 +65,27 @@ class Run:
             manifest["created"] = old.get("created", manifest.get("created"))
             manifest["resumed"] = int(old.get("resumed", 0)) + 1
         manifest.setdefault("created", _now())
-        manifest["status"] = "running"
         manifest["store_version"] = STORE_VERSION
-        (path / METRICS).unlink(missing_ok=True)
-        write_json_atomic(path / MANIFEST, manifest)
+        try:
+            run.records()  # a broken records file is reported before anything is changed
+        except BaseException:
+            run.close()
+            raise
+        finished = old is not None and old.get("status") in FINISHED and (path / METRICS).exists()
+        if finished:
+            assert old is not None
+            run._kept = True
+            manifest["status"] = old["status"]
+        else:
+            run._begin()
         return run
+
+    def _begin(self) -> None:
+        """From here on the run is being changed: ``running``, and no metrics that could be stale."""
+        self._kept = False
+        self.manifest["status"] = "running"
+        (self.path / METRICS).unlink(missing_ok=True)
+        write_json_atomic(self.path / MANIFEST, self.manifest)
 
     def _lock(self) -> None:
         self._lock_fh = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
@@ -95,12 +115,17 @@ class Run:
         lines = "".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n" for r in records)
         if not lines:
             return
+        if self._kept:
+            self._begin()
         target = self.path / RECORDS
         _cut_torn_tail(target)
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(target, "a", encoding="utf-8") as fh:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise named(exc, target) from None
 
     # -- ending --------------------------------------------------------------------------------------
     def update(self, **fields: Any) -> None:
@@ -116,11 +141,20 @@ class Run:
         self.update(status=status, finished=_now(), **fields)
 
     def fail(self, error: str) -> None:
-        self.update(status="failed", error=error, finished=_now())
+        if not self._kept:  # a finished run that this rerun has not changed keeps its results
+            self._try_update(status="failed", error=error, finished=_now())
 
     def interrupt(self, reason: str) -> None:
         """Ctrl-C or SIGTERM: the records stay, and the same command resumes (status ``interrupted``)."""
-        self.update(status="interrupted", error=reason, finished=_now())
+        if not self._kept:
+            self._try_update(status="interrupted", error=reason, finished=_now())
+
+    def _try_update(self, **fields: Any) -> None:
+        """An update on the way out of an error: a full or read-only disk must not hide the first error."""
+        try:
+            self.update(**fields)
+        except OSError:
+            pass
 
     # -- reading -------------------------------------------------------------------------------------
     @property
@@ -134,7 +168,19 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         if not self.complete:
             raise RunError(f"{self.path} is not complete (status: {self.status}); run it again to resume")
-        return json.loads((self.path / METRICS).read_text())
+        try:
+            metrics = json.loads((self.path / METRICS).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            metrics = exc
+        if not isinstance(metrics, dict):
+            raise DataError(
+                f"unreadable metrics ({metrics})"
+                if isinstance(metrics, Exception)
+                else "metrics are not a JSON object",
+                file=self.path / METRICS,
+                hint="run the same command again to compute them from the records",
+            )
+        return metrics
 
 
 def write_run(
@@ -175,7 +221,13 @@ def iter_records(path: Path) -> Iterator[Record]:
             except json.JSONDecodeError:
                 if not line.endswith("\n"):
                     return  # torn by a crash mid-write: that sample was not finished
-                raise DataError(f"broken record at line {lineno}", file=path) from None
+                obj = None
+            if not isinstance(obj, dict) or "id" not in obj:
+                raise DataError(
+                    f"line {lineno} is not a record",
+                    file=path,
+                    hint="delete that line (or move the run folder aside) and run the same command again",
+                )
             yield Record.from_json(obj)
 
 

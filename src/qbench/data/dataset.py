@@ -44,6 +44,7 @@ class LoadOptions:
     lang: str = "en"
     image_column: str | None = None
     mos_column: str | None = None
+    encoding: str | None = None  # text encoding of a CSV file (default UTF-8)
 
 
 # format name -> (reader "module:function", kind). A reader takes (path, LoadOptions) -> list[Sample].

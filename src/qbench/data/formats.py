@@ -18,5 +18,9 @@ def read_mos_json(path: Path, options: LoadOptions) -> list[Sample]:
 def read_mos_csv_file(path: Path, options: LoadOptions) -> list[Sample]:
     root = options.images or path.parent
     return read_mos_csv(
-        path, image_root=root, image_column=options.image_column, mos_column=options.mos_column
+        path,
+        image_root=root,
+        image_column=options.image_column,
+        mos_column=options.mos_column,
+        encoding=options.encoding,
     )

@@ -282,7 +282,14 @@ def _parquet_batches(files: list[Path]) -> Iterator[Any]:
             handle = pq.ParquetFile(file)
         except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for a broken file
             raise DataError(f"not a readable parquet file ({exc})", file=file) from None
-        yield from handle.iter_batches(batch_size=BATCH_ROWS)
+        try:
+            yield from handle.iter_batches(batch_size=BATCH_ROWS)
+        except Exception as exc:  # a corrupted page or column chunk, found while reading
+            raise DataError(
+                f"broken parquet data ({exc})",
+                file=file,
+                hint="the file is damaged: download or copy it again",
+            ) from None
 
 
 def read_hf_folder(path: Path, options: LoadOptions) -> list[Sample]:

@@ -67,12 +67,23 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     import os
 
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False, default=_json_default)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise named(exc, path) from None
+
+
+def named(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the file it was about (a failed write or fsync does not say), for the one-line error."""
+    if exc.filename is None:
+        return type(exc)(exc.errno, exc.strerror, str(path))
+    return exc
 
 
 def _json_default(obj: Any) -> Any:

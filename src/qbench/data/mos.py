@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qbench.data.containment import image_path
-from qbench.errors import DataError
+from qbench.errors import DataError, UsageError
 from qbench.types import Sample
 
 
@@ -54,16 +54,35 @@ def mos_samples(items: list[dict[str, Any]], *, file: Path, image_root: Path) ->
 
 
 def read_mos_csv(
-    path: Path, *, image_root: Path, image_column: str | None, mos_column: str | None
+    path: Path,
+    *,
+    image_root: Path,
+    image_column: str | None,
+    mos_column: str | None,
+    encoding: str | None = None,
 ) -> list[Sample]:
-    """Samples from a CSV with an image column and a score column (guessed when not named)."""
+    """Samples from a CSV with an image column and a score column (guessed when not named).
+
+    The file is read as UTF-8 (a BOM is skipped) unless ``encoding`` (``--encoding``) names another.
+    """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding=encoding or "utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             columns = reader.fieldnames or []
             rows = list(reader)
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
+    except LookupError:
+        raise UsageError(
+            f"unknown text encoding '{encoding}'", hint="e.g. --encoding latin-1 or cp1252"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1 if isinstance(exc.object, bytes) else None
+        raise DataError(
+            f"not {encoding or 'UTF-8'} text (byte 0x{exc.object[exc.start]:02x} on line {line})",
+            file=path,
+            hint="name the file's encoding with --encoding, e.g. --encoding latin-1 or cp1252",
+        ) from None
     image_col = image_column or _guess(
         columns, ("image", "img_path", "image_name", "filename", "file", "path")
     )

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.base import parse_options
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
+from qbench.redact import redact_url
 from qbench.types import ImageSlot, Request, Text
 
 log = logging.getLogger("qbench")
@@ -749,8 +750,17 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     api_base = opts.pop("api_base", None) or os.environ.get("OPENAI_BASE_URL") or DEFAULT_API_BASE
     if urlsplit(api_base).scheme not in {"http", "https"} or not urlsplit(api_base).hostname:
         raise UsageError(
-            f"api base '{api_base}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1"
+            f"api base '{redact_url(api_base)}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1"
         )
+    try:
+        port = urlsplit(api_base).port
+        if port == 0:
+            raise ValueError(port)
+    except ValueError:
+        raise UsageError(
+            f"api base '{redact_url(api_base)}' has a port out of range",
+            hint="a port is 1..65535, e.g. :8000",
+        ) from None
     fmt = str(opts.pop("image_format", "png")).lower()
     fmt = {"jpg": "jpeg"}.get(fmt, fmt)
     if fmt not in {"png", "jpeg"}:
