@@ -42,6 +42,11 @@ def test_resuming_removes_old_metrics_until_the_run_completes_again(tmp_path: Pa
     run.close()
     assert load_run(tmp_path / "run").complete
     again = _open(tmp_path / "run")
+    # reopened, nothing changes on disk yet: a rerun that fails now must not destroy the finished run
+    assert load_run(tmp_path / "run").complete
+    again.fail("the cache broke")
+    assert load_run(tmp_path / "run").metrics() == {"srcc": 0.5}
+    again.append([Record("a", {"score": 1.0})])  # the first new record: from here the old metrics are stale
     assert not (tmp_path / "run" / "metrics.json").exists()
     assert load_run(tmp_path / "run").status == "running"
     with pytest.raises(RunError, match="not complete"):
