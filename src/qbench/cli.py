@@ -409,6 +409,31 @@ def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -
         click.echo(text)
 
 
+# -- runs, show (qbench.browse) ---------------------------------------------------------------------------
+@cli.command("runs")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def runs_(paths: tuple[Path, ...]) -> None:
+    """List every run under PATHS (default ./runs), any status: progress, fingerprint, derivation."""
+    from qbench.browse import run_lines, runs_table
+    from qbench.report.render import console as make_console
+
+    make_console().print(runs_table(run_lines(list(paths) or [Path("runs")])))
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--failed", is_flag=True, help="Only samples whose model call failed.")
+@click.option("--unreadable", is_flag=True, help="Only unreadable replies (with the rule) or judge rounds.")
+@click.option("--sample", default=None, help="One sample, its whole record.")
+@click.option("--limit", type=int, default=None, help="At most N samples.")
+def show(run_dir: Path, failed: bool, unreadable: bool, sample: str | None, limit: int | None) -> None:
+    """Show one run's samples: what each reply was, and the rule that read it."""
+    from qbench.browse import show_lines
+
+    for line in show_lines(run_dir, failed=failed, unreadable_only=unreadable, sample=sample, limit=limit):
+        click.echo(line)
+
+
 # -- validate ----------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--data", "-d", required=True, help="A data file or folder, or a built-in name.")

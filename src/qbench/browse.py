@@ -1,0 +1,210 @@
+"""``qbench runs`` and ``qbench show``: what is in a runs folder, and what one run saw, sample by sample.
+
+``runs`` lists every run folder under a path (task, model, dataset, split, status, done/total, created,
+short fingerprint, derived_from), incomplete and unusable ones included: that is where a user looks first
+when a report skips a run. ``show`` prints one run's header and its samples, filtered to the ones that need
+a look: ``--failed`` (samples whose model call failed), ``--unreadable`` (A1 replies no rule could read,
+with the reply and the deciding rule; judge rounds without a verdict), ``--sample ID`` (one record whole).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qbench.errors import DataError
+from qbench.store import Run, find_runs, load_run
+from qbench.types import Record
+
+SNIPPET = 70
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """One line of ``qbench runs``."""
+
+    task: str
+    model: str
+    dataset: str
+    split: str
+    status: str
+    done: int
+    total: int
+    created: str
+    fingerprint: str
+    derived_from: str
+    path: str
+
+    @classmethod
+    def of(cls, run: Run) -> RunLine:
+        m = run.manifest
+        records = run.records()
+        derived = m.get("derived_from") or ""
+        return cls(
+            task=str(m.get("task") or ""),
+            model=str(m.get("model") or ""),
+            dataset=str(m.get("dataset") or ""),
+            split=str(m.get("split") or ""),
+            status=run.status,
+            done=sum(r.ok for r in records.values()),
+            total=int(m.get("n") or 0),
+            created=str(m.get("created") or ""),
+            fingerprint=str(m.get("fingerprint") or run.path.name)[:8],
+            derived_from=Path(derived).name[:8] if derived else "",
+            path=str(run.path),
+        )
+
+
+def run_lines(paths: Sequence[Path]) -> list[RunLine]:
+    """Every run under ``paths`` (any status), oldest first."""
+    runs = find_runs(paths)
+    if not runs:
+        raise DataError("no qbench runs found here", file=", ".join(map(str, paths)))
+    return sorted((RunLine.of(r) for r in runs), key=lambda line: (line.created, line.path))
+
+
+def runs_table(lines: Sequence[RunLine]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="runs", title_justify="left")
+    for column in (
+        "task",
+        "model",
+        "dataset",
+        "split",
+        "status",
+        "done/total",
+        "created",
+        "fp",
+        "derived_from",
+    ):
+        table.add_column(column, justify="right" if column == "done/total" else "left")
+    for line in lines:
+        table.add_row(
+            line.task,
+            line.model,
+            line.dataset,
+            line.split,
+            line.status,
+            f"{line.done}/{line.total}",
+            line.created,
+            line.fingerprint,
+            line.derived_from,
+        )
+    return table
+
+
+# -- show ----------------------------------------------------------------------------------------------
+def _snippet(text: Any, width: int = SNIPPET) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def unreadable(record: Record) -> bool:
+    """An A1 reply no rule could read, or a judge round (A1 or A2) that gave no verdict."""
+    out = record.output
+    if "letter" in out and out.get("letter") is None:
+        return True
+    judge = out.get("judge")
+    if isinstance(judge, Mapping) and None in (judge.get("verdicts") or []):
+        return True
+    judgement = out.get("judgement")
+    if isinstance(judgement, Mapping):
+        return any(s is None for scores in (judgement.get("scores") or {}).values() for s in scores)
+    return False
+
+
+def select_records(
+    run: Run, *, failed: bool = False, unreadable_only: bool = False, sample: str | None = None
+) -> list[Record]:
+    """The run's latest records in file order, filtered; ``sample`` must name a sample of the run."""
+    records = list(run.records().values())
+    if sample is not None:
+        chosen = [r for r in records if r.id == sample]
+        if not chosen:
+            raise DataError(f"no sample '{sample}' in this run ({len(records)} samples)", file=run.path)
+        return chosen
+    if failed:
+        records = [r for r in records if not r.ok]
+    if unreadable_only:
+        records = [r for r in records if r.ok and unreadable(r)]
+    return records
+
+
+def header(run: Run) -> list[str]:
+    m = run.manifest
+    lines = [
+        f"run: {run.path}",
+        f"{m.get('task')} {m.get('model')} on {m.get('dataset')}"
+        + (f" ({m.get('split')})" if m.get("split") else "")
+        + f": status {run.status}, {m.get('n')} samples",
+    ]
+    if m.get("error"):
+        lines.append(f"error: {m['error']}")
+    if m.get("derived_from"):
+        lines.append(f"derived from: {m['derived_from']}")
+    return lines
+
+
+def describe(record: Record) -> str:
+    """One line per record, with what decided its outcome."""
+    out = record.output
+    if not record.ok:
+        return f"{record.id}: FAILED {record.error}"
+    if "letter" in out:  # A1
+        verdict = (
+            "right" if out.get("correct") else "wrong" if out.get("correct") is False else "no answer key"
+        )
+        text = f"{record.id}: {out.get('letter') or '-'} ({out.get('rule')}) {verdict}"
+        if "response" in out:
+            text += f"; reply: {_snippet(out['response'])!r}"
+        judge = out.get("judge")
+        if isinstance(judge, Mapping):
+            text += f"; judge votes {judge.get('verdicts')}"
+            failed = [r for r, v in zip(judge.get("replies") or [], judge.get("verdicts") or []) if v is None]
+            if failed:
+                text += f", unreadable judge reply: {_snippet(failed[0], 40)!r}"
+        return text
+    if "score" in out:  # A3
+        form = f" ({out['score_form']})" if out.get("score_form") else ""
+        return f"{record.id}: score {out['score']:.6g}{form}, mos {out.get('mos')}"
+    if "description" in out:  # A2
+        text = f"{record.id}: {_snippet(out.get('description'))!r}"
+        judgement = out.get("judgement")
+        if isinstance(judgement, Mapping):
+            scores = judgement.get("scores") or {}
+            text += "; " + ", ".join(f"{d} {s}" for d, s in scores.items())
+            bad = [
+                reply
+                for d, replies in (judgement.get("replies") or {}).items()
+                for reply, score in zip(replies, scores.get(d, []))
+                if score is None
+            ]
+            if bad:
+                text += f"; no verdict in: {_snippet(bad[0] if bad[0] is not None else 'call failed', 40)!r}"
+        return text
+    return f"{record.id}: {_snippet(json.dumps(dict(out), default=str))}"
+
+
+def show_lines(
+    path: Path,
+    *,
+    failed: bool = False,
+    unreadable_only: bool = False,
+    sample: str | None = None,
+    limit: int | None = None,
+) -> Iterable[str]:
+    """The text of ``qbench show``: header, then one line per selected record (or one record whole)."""
+    run = load_run(path)
+    yield from header(run)
+    records = select_records(run, failed=failed, unreadable_only=unreadable_only, sample=sample)
+    if sample is not None:
+        yield json.dumps(records[0].to_json(), indent=2, ensure_ascii=False, default=str)
+        return
+    what = "failed " if failed else "unreadable " if unreadable_only else ""
+    yield f"{len(records)} {what}samples" + (f" (first {limit})" if limit and len(records) > limit else "")
+    for record in records[:limit] if limit else records:
+        yield describe(record)
