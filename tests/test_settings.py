@@ -23,8 +23,13 @@ def test_the_documented_config_file_parses_into_known_settings() -> None:
     table = tomllib.loads(block)
     known = set(RunConfig.__dataclass_fields__)
     assert set(table) <= known
+    text = DOC.read_text()
     for name in known - {"model", "data", "task"}:
-        assert f"`{name}`" in DOC.read_text(), name  # every setting is listed
+        assert f"`{name}`" in text, name  # every setting is listed
+    src = Path(__file__).resolve().parents[1] / "src" / "qbench"
+    used = {v for p in src.rglob("*.py") for v in re.findall(r"QBENCH_[A-Z_]+[A-Z]", p.read_text())}
+    for variable in used:
+        assert f"`{variable}`" in text, variable  # every variable qbench reads is documented
 
 
 def test_layers_file_then_environment_then_flags(tmp_path: Path) -> None:
