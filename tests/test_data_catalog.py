@@ -379,6 +379,8 @@ def test_add_from_an_archive_unpacks_a_copy_and_leaves_the_archive(env: Env) -> 
     assert archive.read_bytes() == before
     placed = env.home / "cgi" / "images" / "movie_0001.jpg"
     assert not placed.is_symlink() and placed.read_bytes() == images["movie_0001.jpg"]
+    record = json.loads((env.home / "cgi" / "install.json").read_text())
+    assert record["archives"][0]["check"].startswith("computed")  # not a known download: ready, not verified
     mos_file.write_bytes(listing.replace(b"1.00", b"1.01"))
     wrong = env.cli("data", "add", "cgi", "--from", str(archive), "--mos", str(mos_file))
     assert wrong.returncode == 2 and "checksum mismatch" in wrong.stderr
@@ -427,6 +429,7 @@ def test_a_link_in_a_tar_that_points_outside_is_refused(tmp_path: Path) -> None:
         link.type, link.linkname = tarfile.SYMTYPE, "real.jpg"
         tf.addfile(link)
     unpack(inside, tmp_path / "ok")
+    assert (tmp_path / "ok" / "images" / "alias.jpg").is_symlink()
     assert (tmp_path / "ok" / "images" / "alias.jpg").read_bytes() == b"img"
 
 
@@ -645,3 +648,21 @@ def test_locate_prefers_the_scored_resolution_and_refuses_the_other(env: Env, tm
     (tmp_path / "small" / "koniq.json").write_bytes(listing)
     result = env.cli("data", "add", "koniq", "--from", str(tmp_path / "small"))
     assert result.returncode == 2 and "512x384" in result.stderr and "1024x768" in result.stderr
+
+
+def test_adding_the_very_archive_a_source_names_counts_as_verified(env: Env) -> None:
+    serve_livec(env)
+    archive = env.tmp / "live_challenge.tgz"
+    archive.write_bytes(env.server.files[f"/datasets/{HUB_REPO}/resolve/main/live_challenge.tgz"])
+    listing = env.server.files[
+        "/files/gh/Q-Future/Q-Bench/f19783ea1890212794ab220c90c7f71342a6289b/a3_iqa_databases/jsons/livec.json"
+    ]
+    mos_file = env.tmp / "livec.json"
+    mos_file.write_bytes(listing)
+    result = env.cli("data", "add", "livec", "--from", str(archive), "--mos", str(mos_file))
+    assert result.returncode == 0, result.stderr
+    assert "livec: verified" in result.stdout
+    assert env.server.requests == []  # offline: nothing fetched
+    record = json.loads((env.home / "livec" / "install.json").read_text())
+    assert record["archives"][0]["check"] == "known sha256"
+    assert record["archives"][0]["origin"] == f"hf:{HUB_REPO}/live_challenge.tgz (same file)"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qbench.catalog.download import DownloadError, HTTPRefused, check_file, fetch, resolve
+from qbench.catalog.download import DownloadError, HTTPRefused, check_file, fetch, resolve, sha256_file
 from qbench.catalog.home import (
     IMAGES,
     PRESENT,
@@ -279,7 +279,7 @@ def add(
             else:
                 unpack(origin, staging / ".payload")
                 root, move, search = staging / ".payload", True, [staging / ".payload"]
-                archives.append(check_file(origin, Remote(name=origin.name, url=str(origin))))
+                archives.append(_check_user_archive(entry, origin))
             files = _fetch_list_files(entry, staging, catalog, opts, search)
             record = _lay_out(entry, staging, root, opts, method="add", move=move, source=str(origin))
             record.files, record.archives = files, archives
@@ -287,6 +287,15 @@ def add(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _check_user_archive(entry: CatalogEntry, archive: Path) -> Checked:
+    """The user's archive, hashed: when it is one of the entry's known downloads, it counts as verified."""
+    digest = sha256_file(archive)
+    for source in entry.sources:
+        if source.sha256 and source.sha256.lower() == digest:
+            return Checked(archive.name, digest, "known sha256", f"{source.where} (same file)")
+    return Checked(archive.name, digest, "computed (no recorded hash)", str(archive))
 
 
 def _choose_source(entry: CatalogEntry, name: str | None) -> Remote | None:
