@@ -24,6 +24,7 @@ from conftest import shared_data
 from fake_data_server import FakeDataServer
 from helpers import natural_image, run_cli
 from qbench.catalog.registry import load_catalog
+from qbench.errors import DataError
 
 GH = "https://raw.githubusercontent.com/Q-Future/Q-Bench/f19783ea1890212794ab220c90c7f71342a6289b/a3_iqa_databases/jsons"
 HUB_REPO = "chaofengc/IQA-PyTorch-Datasets"
@@ -171,8 +172,15 @@ def test_a_user_sources_file_adds_overrides_and_mirrors(tmp_path: Path) -> None:
     assert catalog.entries["labset"].sources[0].url == "https://nas.lab/labset.zip"
     assert catalog.mirrored(f"{GH}/koniq.json").startswith("https://mirror.lab/gh/Q-Future/")
     assert catalog.view("labset")[1].list == "l.json"
-    user.write_text('[datasets.koniq]\nbogus = 1\nfiles = [ { name = "k.json", colour = "red" } ]\n')
-    with pytest.raises(Exception, match="unknown keys"):
+    listed = run_cli("data", "--sources", str(user), "list", "--json", env={"QBENCH_DATA_DIR": str(tmp_path)})
+    assert listed.returncode == 0, listed.stderr
+    labset = next(r for r in json.loads(listed.stdout) if r["name"] == "labset")
+    assert labset["sources"] == ["nas: https://nas.lab/labset.zip"] and labset["status"] == "missing"
+    user.write_text("[datasets.koniq]\nsorces = []\n")
+    with pytest.raises(DataError, match=r"unknown keys \['sorces'\]"):
+        load_catalog(user)
+    user.write_text('[datasets.koniq]\nfiles = [ { name = "k.json", colour = "red" } ]\n')
+    with pytest.raises(DataError, match=r"unknown keys \['colour'\]"):
         load_catalog(user)
 
 
@@ -666,3 +674,75 @@ def test_adding_the_very_archive_a_source_names_counts_as_verified(env: Env) -> 
     record = json.loads((env.home / "livec" / "install.json").read_text())
     assert record["archives"][0]["check"] == "known sha256"
     assert record["archives"][0]["origin"] == f"hf:{HUB_REPO}/live_challenge.tgz (same file)"
+
+
+def test_bench_runs_a1_single_and_pairs_and_a3_and_prints_one_report(env: Env) -> None:
+    singles = {f"{i:05d}.jpg": png(i) for i in range(4)}
+    questions = [
+        {
+            "type": i % 3,
+            "concern": i % 4,
+            "question": f"How is the clarity of image {i}?",
+            "img_path": name,
+            "candidates": ["Good", "Poor", "Fair"],
+            "correct_ans": "Good",
+        }
+        for i, name in enumerate(singles)
+    ]
+    tar = tgz({f"images/{n}": d for n, d in singles.items()})
+    repo = "nanyangtu/LLVisionQA-QBench"
+    env.server.hub(repo, "llvisionqa_dev.json", json.dumps(questions).encode())
+    env.server.hub(repo, "llvisionqa_test.json", json.dumps(questions).encode())
+    env.server.hub(repo, "images_llvisionqa.tar", tar)
+    pair_items = [
+        {
+            "type": 0,
+            "concern": 0,
+            "question": "Is the first image sharper?",
+            "candidates": ["Yes", "No"],
+            "img_path": "llvisionqa_compare_dev\\00000.jpg_cat_00001.jpg.jpg",
+            "correct_ans": "Yes",
+        },
+        {
+            "type": 2,
+            "concern": 1,
+            "question": "How is the second image?",
+            "candidates": ["Darker", "Brighter"],
+            "img_path": "llvisionqa_compare_dev\\00002.jpg_cat_00003.jpg.jpg",
+            "correct_ans": "Darker",
+        },
+    ]
+    pairs = "".join(json.dumps(item) + "\n" for item in pair_items).encode()
+    for name in ("q-bench2-a1-dev.jsonl", "q-bench2-a1-test.jsonl", "q-bench2-a2.jsonl"):
+        env.server.hub("q-future/q-bench2", name, pairs)
+    env.server.hub(
+        "q-future/q-bench2",
+        "all_single_images.zip",
+        zipped({f"all_single_images/{n}": d for n, d in singles.items()}),
+    )
+    images, listing = _agi(env)
+    env.override(
+        f'[datasets.llvisionqa]\nsources = [ {{ name = "hub", hf_repo = "{repo}", file = "images_llvisionqa.tar", '
+        f'sha256 = "{sha(tar)}" }} ]\n'
+        f'[datasets.agi]\nfiles = [ {{ name = "agi.json", url = "{GH}/agi.json", sha256 = "{sha(listing)}" }} ]\n'
+    )
+    assert env.cli("data", "get", "llvisionqa", "qbench2", "--accept-terms").returncode == 0
+    user = env.tmp / "agi-copy"
+    user.mkdir()
+    for name, data in images.items():
+        (user / name).write_bytes(data)
+    (user / "agi.json").write_bytes(listing)
+    assert env.cli("data", "add", "agi", "--from", str(user)).returncode == 0
+    result = env.cli("bench", "random", "--out", str(env.tmp / "runs"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "A1 perception, single images" in out and "A1 perception, image pairs" in out
+    assert out.count("A3 assessment") == 1 and "AGIQA-3K" in out
+    assert "missing: A3 koniq (install it: qbench data get koniq)" in result.stderr
+    assert "missing: A1" not in result.stderr
+    manifests = [json.loads(p.read_text()) for p in (env.tmp / "runs").rglob("manifest.json")]
+    assert sorted((m["task"], m["dataset"]) for m in manifests) == [
+        ("a1", "llvisionqa-dev"),
+        ("a1", "qbench2-dev"),
+        ("a3", "agi"),
+    ]

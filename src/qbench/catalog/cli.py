@@ -72,6 +72,7 @@ def list_(as_json: bool) -> None:
                 "size": entry.size,
                 "items": entry.items,
                 "license": entry.license,
+                "terms": entry.terms,
                 "sources": sources,
                 "install": entry.get_command(),
                 "path": str(state.path),
@@ -95,7 +96,7 @@ def list_(as_json: bool) -> None:
             "\n".join(row["data_names"]),
             row["status"],
             row["size"],
-            row["license"],
+            row["license"] + ("\n(terms: accept on get)" if row["terms"] else ""),
             "\n".join(row["sources"]),
             row["path"] if row["status"] != "missing" else f"{row['path']}\n→ {row['install']}",
         )

@@ -150,7 +150,14 @@ def _remote(raw: dict[str, Any], where: str) -> Remote:
     return Remote(**{**raw, "name": name})
 
 
+ENTRY_KEYS = {"title", "task", "views", "files", "sources", "items", "size", "license", "homepage", "terms"}
+ENTRY_KEYS |= {"verified", "unverified", "prefer", "avoid"}
+
+
 def _entry(name: str, raw: dict[str, Any], where: str) -> CatalogEntry:
+    unknown = sorted(set(raw) - ENTRY_KEYS)
+    if unknown:  # a typo ("sorces") would otherwise silently keep the built-in value
+        raise DataError(f"dataset '{name}' has unknown keys {unknown}", file=where)
     try:
         views = tuple(
             View(name=view_name, list=v.get("list", ""), format=v["format"], split=v.get("split"))
