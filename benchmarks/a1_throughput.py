@@ -103,7 +103,8 @@ def official_process(args: argparse.Namespace, model_dir: Path, data: Path) -> t
             ),
             "--max-new-tokens",
             str(args.max_new_tokens),
-        ]
+        ],
+        env=bench_common.OFFICIAL_ENV,
     )
     report = json.loads(stdout.strip().splitlines()[-1])
     return seconds, report["generate_seconds"], report["answers"]
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     add_model_arguments(parser)
     args = parser.parse_args()
+    bench_common.official_threads(args)
 
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = model_folder(args)

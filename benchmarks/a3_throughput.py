@@ -89,7 +89,17 @@ def official_process(
 ) -> tuple[float, float, list[float]]:
     """The official-style loop as the authors run it: a fresh ``python`` process (start-up included)."""
     seconds, stdout = timed(
-        [sys.executable, __file__, "--official-loop", str(model_dir), str(data), str(out_file), device, dtype]
+        [
+            sys.executable,
+            __file__,
+            "--official-loop",
+            str(model_dir),
+            str(data),
+            str(out_file),
+            device,
+            dtype,
+        ],
+        env=bench_common.OFFICIAL_ENV,
     )
     report = json.loads(stdout.strip().splitlines()[-1])
     return seconds, report["model_seconds"], report["scores"]
@@ -147,6 +157,14 @@ def peak_memory(model_dir: Path, photo_dir: Path, samples: int, work: Path) -> f
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def correlations(data: Path, scores: list[float]) -> tuple[str, str]:
+    """SRCC and PLCC against the MOS, as the result tables print them (4 places)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    mos = [item["gt_score"] for item in json.loads(data.read_text())]
+    return f"{spearmanr(scores, mos)[0]:.4f}", f"{pearsonr(scores, mos)[0]:.4f}"
+
+
 def main() -> None:
     if len(sys.argv) == 7 and sys.argv[1] == "--official-loop":
         model_dir, data, out_file, device, dtype = sys.argv[2:]
@@ -162,6 +180,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     add_model_arguments(parser)
     args = parser.parse_args()
+    bench_common.official_threads(args)
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -181,12 +200,13 @@ def main() -> None:
             model_dir, data, work / "runs-a3", args.batch_size, bench_common.model_options(args)
         )
         diff = float(np.max(np.abs(np.array(official_scores) - np.array(qbench_scores))))
+        same = correlations(data, official_scores) == correlations(data, qbench_scores)
         ratios.append(official_s / qbench_s)
         print(
             f"run {run}: official-style {official_s:7.2f} s {n / official_s:6.2f} img/s "
             f"(model forward {model_s:.2f} s, harness {(official_s - model_s) / n * 1000:.1f} ms/img)  |  "
             f"qbench {qbench_s:7.2f} s {n / qbench_s:6.2f} img/s  |  speed-up {official_s / qbench_s:.2f}x  |  "
-            f"max |score difference| {diff:.2e}"
+            f"max |score difference| {diff:.2e}, SRCC/PLCC to 4 places identical: {same}"
         )
     if args.repeat > 1:
         print(f"speed-up over {args.repeat} runs: {spread(ratios)}")

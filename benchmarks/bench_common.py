@@ -63,6 +63,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/qbench-bench"))
     parser.add_argument("--repeat", type=int, default=1, help="run both sides this many times")
+    parser.add_argument(
+        "--official-threads",
+        type=int,
+        default=None,
+        help="torch threads of the official loop (default: torch's, all cores; qbench takes half on the CPU)",
+    )
 
 
 def model_folder(args: argparse.Namespace) -> Path:
@@ -165,10 +171,21 @@ def make_photos(folder: Path, count: int, megapixels: float) -> list[str]:
     return names
 
 
-def timed(command: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
+OFFICIAL_ENV: dict[str, str] = {}  # the official loop's environment: OMP_NUM_THREADS with --official-threads
+
+
+def official_threads(args: argparse.Namespace) -> None:
+    """The official loop runs with torch's default threads (all cores) unless --official-threads says N."""
+    if args.official_threads:
+        OFFICIAL_ENV["OMP_NUM_THREADS"] = str(args.official_threads)
+
+
+def timed(
+    command: list[str], ok: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> tuple[float, str]:
     """Wall seconds and stdout of a fresh process (its stderr when its exit code is not one of ``ok``)."""
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if result.returncode not in ok:
         raise SystemExit(result.stderr)
     return time.perf_counter() - started, result.stdout
