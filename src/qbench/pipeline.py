@@ -29,6 +29,7 @@ from qbench.cache import ResponseCache, cache_key
 from qbench.data.images import file_key, open_image
 from qbench.errors import QBenchError, RunError, StopRun
 from qbench.models.base import model_fingerprint
+from qbench.redact import redact_text
 from qbench.types import Record, Request, Sample
 
 log = logging.getLogger("qbench")
@@ -189,8 +190,8 @@ def stream_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> It
 
 
 def _record(task: Any, sample: Sample, result: Any) -> Record:
-    if isinstance(result, BaseException):
-        return Record(sample.id, {}, error=f"{type(result).__name__}: {result}")
+    if isinstance(result, BaseException):  # errors may quote a URL a user typed: no credentials in records
+        return Record(sample.id, {}, error=redact_text(f"{type(result).__name__}: {result}"))
     try:
         return Record(sample.id, task.output(sample, result))
     except (KeyError, TypeError, ValueError) as exc:

@@ -76,9 +76,12 @@ WORD_MATCH_VERSION = "openai-word-match-v1"
 #: The instruction added to the user text when the server cannot continue an assistant message.
 A3_FALLBACK_INSTRUCTION = 'Answer with one word that completes the sentence "{prefix} ..."'
 A3_FALLBACK_VERSION = "a3-api-instruction-v1"
-#: Connection failures in a row (no answer in between, across all requests) after which the server is
-#: taken to be gone and the run stops: retrying every remaining sample against a dead server takes hours.
+#: Connection failures in a row (no answer in between, across all requests), for at least this many
+#: seconds, after which the server is taken to be gone and the run stops: retrying every remaining sample
+#: against a dead server takes hours. The seconds keep one blip (all in-flight requests reset at once) from
+#: stopping a run.
 SERVER_GONE_AFTER = 8
+SERVER_GONE_SECONDS = 3.0
 #: Space markers that tokenizers put before a word: GPT-2 BPE (Ġ) and SentencePiece (▁).
 SPACE_MARKERS = (" ", "Ġ", "▁")
 
@@ -208,6 +211,7 @@ class OpenAICompatModel:
         self._http: Any = None
         self._guard: GuardedBackend | None = None
         self._connection_failures = 0  # in a row, across all requests; any answer resets it
+        self._failing_since = 0.0  # when that run of failures began
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._reached = (
@@ -580,17 +584,20 @@ class OpenAICompatModel:
         """A request could not reach the server: fatal before it ever answered, or after too many in a row."""
         with self._lock:
             reached = self._reached
+            if not self._connection_failures:
+                self._failing_since = time.monotonic()
             self._connection_failures += 1
             failures = self._connection_failures
+            seconds = time.monotonic() - self._failing_since
         if not reached and _refused(exc):
             raise ModelError(
                 f"cannot connect to the server at {self.server} for {self.name} ({_root_cause(exc)})",
                 hint="is it running? set --api-base, -M api_base=... or OPENAI_BASE_URL",
             ) from None
-        if failures >= SERVER_GONE_AFTER:
+        if failures >= SERVER_GONE_AFTER and seconds >= SERVER_GONE_SECONDS:
             raise StopRun(
-                f"the server at {self.server} stopped answering ({failures} connection failures in a row, "
-                f"last: {_root_cause(exc)}); the answers received so far are saved",
+                f"the server at {self.server} stopped answering ({failures} connection failures in a row "
+                f"over {seconds:.0f} s, last: {_root_cause(exc)}); the answers received so far are saved",
                 hint="start the server again, then run the same command to resume",
             ) from None
 
