@@ -462,6 +462,11 @@ def test_an_incomplete_copy_is_refused_unless_partial_and_then_runs_say_partial(
     assert manifest["dataset_info"]["partial"] == {"n": 2, "of": 3}
     report = env.cli("report", str(env.tmp / "runs"), "--format", "json")
     assert json.loads(report.stdout)[0]["partial"] == {"n": 2, "of": 3}
+    assert "AGIQA-3K (partial 2/3)" in env.cli("report", str(env.tmp / "runs"), "--format", "md").stdout
+    html = env.tmp / "report.html"
+    assert env.cli("report", str(env.tmp / "runs"), "--format", "html", "-o", str(html)).returncode == 0
+    text = html.read_text()
+    assert "AGIQA-3K (partial 2/3)" in text and "partial: AGIQA-3K 2 of 3 items" in text
 
 
 def test_a_second_process_waits_for_the_lock(env: Env) -> None:

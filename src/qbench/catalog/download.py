@@ -98,9 +98,10 @@ def fetch(target: Target, dest: Path, *, progress: bool = True) -> Checked:
             except (httpx2.TransportError, DownloadError) as exc:
                 attempts += 1
                 kept = part.stat().st_size if part.exists() else 0
-                if attempts > RETRIES:
+                unreachable = isinstance(exc, httpx2.ConnectError) and attempts > 1  # no host, no route
+                if attempts > RETRIES or unreachable:
                     raise DownloadError(
-                        f"download failed after {RETRIES} retries ({exc}); {kept} bytes kept",
+                        f"download failed after {attempts - 1} retries ({exc}); {kept} bytes kept",
                         file=target.url,
                         hint="run the same command again to resume",
                     ) from None

@@ -33,6 +33,7 @@ from qbench.report.leaderboard import (
     UNREADABLE,
     Board,
     a1_columns,
+    a3_column,
     a3_detail_columns,
     boards,
     is_pair,
@@ -310,7 +311,7 @@ def _a3(rows: Sequence[dict[str, Any]], index: dict[str, Run]) -> str:
     ranked = sorted(models, key=lambda m: -mean[m] if _finite(mean[m]) else math.inf)  # best first
     ordered = [r for m in ranked for r in by_model[m]]
     board, *details = boards(ordered)
-    column_dataset = {display_name(r["dataset"]): r["dataset"] for r in rows}
+    column_dataset = {a3_column(r["dataset"], ordered): r["dataset"] for r in rows}
     lines = []
     for label, cells in board.rows:
         model_rows = by_model[label]

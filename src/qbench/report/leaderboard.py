@@ -85,7 +85,7 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
     )
     board = Board(
         "A3 assessment (SRCC/PLCC)",
-        [display_name(d) for d in datasets] + (["Average"] if len(datasets) > 1 else []),
+        [a3_column(d, rows) for d in datasets] + (["Average"] if len(datasets) > 1 else []),
     )
     labels = list(dict.fromkeys(row_label(r, with_dataset=False) for r in rows))
     partial: list[str] = []
@@ -119,14 +119,24 @@ def a3_board(rows: Sequence[dict[str, Any]]) -> Board:
     return board
 
 
+def a3_column(dataset: str, rows: Sequence[dict[str, Any]]) -> str:
+    """The database's name, marked ``(partial n/N)`` when a run used a partial install of it."""
+    parts = {
+        f"{r['partial']['n']}/{r['partial']['of']}"
+        for r in rows
+        if r["dataset"] == dataset and isinstance(r.get("partial"), dict)
+    }
+    return display_name(dataset) + (f" (partial {', '.join(sorted(parts))})" if parts else "")
+
+
 def partial_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per run on a partial install (``qbench data add --partial``): its n of N."""
-    return [
-        f"partial: {display_name(str(r['dataset']))} ({r['model']}) used {r['partial']['n']} of "
-        f"{r['partial']['of']} items (a partial copy; not comparable with the full dataset)"
+    """One line per dataset run on a partial install (``qbench data add --partial``): its n of N items."""
+    notes = [
+        f"partial: {display_name(str(r['dataset']))} {r['partial']['n']} of {r['partial']['of']} items"
         for r in rows
         if isinstance(r.get("partial"), dict)
     ]
+    return list(dict.fromkeys(notes))
 
 
 def metric_board(
@@ -188,6 +198,7 @@ def a3_details(rows: Sequence[dict[str, Any]]) -> Board:
     """One line per run and database with every correlation measured and ``n``."""
     own = [r for r in rows if not r.get("reference")]
     board = metric_board("A3 details", a3_detail_columns(own), own, percent=False, digits=4)
+    board.notes = [n for n in board.notes if n not in partial_notes(own)]  # said once, under the A3 table
     return board
 
 
