@@ -498,6 +498,8 @@ def list_(what: str) -> None:
     registry = {"models": MODELS, "datasets": DATASETS, "tasks": TASKS}[what]
     for entry in registry.entries():
         click.echo(f"{entry.name:16} {entry.help}")
+    if what == "datasets":
+        click.echo("and the benchmark's datasets by name (koniq, llvisionqa-dev, ...): qbench data list")
 
 
 # -- demo --------------------------------------------------------------------------------------------------
