@@ -751,3 +751,29 @@ def test_bench_runs_a1_single_and_pairs_and_a3_and_prints_one_report(env: Env) -
         ("a1", "qbench2-dev"),
         ("a3", "agi"),
     ]
+
+
+def test_bench_with_a_judge_describes_lldescribe_and_says_why_it_is_not_judged(env: Env) -> None:
+    from fake_openai_server import FakeOpenAIServer
+
+    tar = tgz({f"images_lldescribe/{i:04d}.jpg": png(i) for i in range(2)} | {"README.md": b"x"})
+    env.server.hub("nanyangtu/LLDescribe-QBench", "images_lldescribe.tar", tar)
+    assert env.cli("data", "get", "lldescribe", "--accept-terms").returncode == 0
+    with FakeOpenAIServer(lambda body: "The image is sharp and well exposed.") as api:
+        result = env.cli(
+            "bench",
+            "openai:fake-model",
+            "--judge",
+            "openai:fake-model",
+            "--api-base",
+            api.url,
+            "--out",
+            str(env.tmp / "runs"),
+        )
+        described = api.count
+    assert result.returncode == 0, result.stderr
+    assert described == 2  # one description per image, no judge round (nothing to judge against)
+    assert "lldescribe has no public reference descriptions" in result.stderr
+    assert "missing: A1 single (llvisionqa-dev)" in result.stderr
+    manifest = json.loads(next((env.tmp / "runs").rglob("manifest.json")).read_text())
+    assert (manifest["task"], manifest["dataset"]) == ("a2", "lldescribe")

@@ -161,6 +161,9 @@ def _has_references(name: str) -> bool:
 @click.option("--limit", type=int, default=None, help="Only the first N samples of each dataset.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--concurrency", type=int, default=None)
+@click.option(
+    "--api-base", default=None, help="Base URL of an OpenAI-compatible server (else OPENAI_BASE_URL)."
+)
 @click.option("-M", "model_options", multiple=True, help="Model option key=value (repeatable).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
 def bench(
