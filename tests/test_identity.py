@@ -149,3 +149,33 @@ def test_metric_options_make_their_own_run_and_never_overwrite_another(tmp_path:
     assert first in runs.values()  # the first run's numbers are untouched
     assert sum("srcc_ci" not in m for m in runs.values()) == 1
     assert sum("plcc_logistic" in m for m in runs.values()) == 1
+
+
+OPTIONED = """
+class Optioned:
+    name = "optioned"
+    def __init__(self, letter="A", api_key=""):
+        self.letter = letter
+    def generate(self, requests):
+        return [self.letter for _ in requests]
+"""
+
+
+def test_py_model_options_are_part_of_its_identity_and_secrets_stay_hidden(tmp_path: Path) -> None:
+    (tmp_path / "optioned.py").write_text(OPTIONED)
+    for letter in ("A", "B"):
+        args = (
+            "run",
+            "a1",
+            "--model",
+            "py:optioned:Optioned",
+            "-M",
+            f"letter={letter}",
+            "-M",
+            "api_key=s3cret",
+        )
+        result = run_cli(*args, "--data", "synthetic", "--limit", "4", "--out", "runs", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert sorted(map(sorted, _responses(tmp_path / "runs").values())) == [["A"], ["B"]]
+    for manifest in (tmp_path / "runs").rglob("manifest.json"):
+        assert "s3cret" not in manifest.read_text()

@@ -49,6 +49,36 @@ class Flat:
 """
 
 
+A3_NAN = """
+class Broken:
+    name = "broken"
+    def __init__(self, every=1):
+        self.every = int(every)
+        self.calls = 0
+    def score_tokens(self, requests):
+        out = []
+        for _ in requests:
+            self.calls += 1
+            bad = self.calls % self.every == 0
+            out.append({"good": float("nan") if bad else float(self.calls), "poor": 0.0})
+        return out
+"""
+
+
+def test_an_a3_run_without_a_finite_score_is_unusable_and_some_nan_warns(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(A3_NAN)
+    data = write_mos_set(tmp_path / "data", n=6)
+    out = tmp_path / "runs"
+    args = ("run", "a3", "--model", "py:broken:Broken", "--data", str(data), "-T", "bootstrap=0")
+    result = run_cli(*args, "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "no score could be computed: 6 of 6" in _one_error_line(result.stderr)
+    some = run_cli(*args, "--out", str(tmp_path / "some"), "-M", "every=3", cwd=tmp_path)
+    assert some.returncode == 0, some.stderr
+    assert "suspect run: 2 of 6 (33.3%) scores are not finite numbers" in some.stderr
+    assert "non-finite-logits x2" in some.stderr
+
+
 def _one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, stderr

@@ -10,6 +10,7 @@ gives the rate and the commonest reasons, so a user looks before trusting it.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,25 @@ def check(task: str, records: Sequence[Record], metrics: Mapping[str, Any]) -> H
         _a1_judge(ok, health)
     elif task == "a2":
         _a2_judge(ok, metrics, health)
+    elif task == "a3":
+        _a3_scores(ok, health)
     return health
+
+
+def _a3_scores(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
+    bad = [f for f in ok if not _finite(f.get("score"))]
+    if not bad:
+        return
+    reasons = Counter(str(f.get("score_form") or "not a number") for f in bad)
+    text = f"{_share(len(bad), len(ok))} scores are not finite numbers (commonest: {_commonest(reasons)})"
+    if len(bad) == len(ok):
+        health.unusable = f"no score could be computed: {text}"
+    elif len(bad) / len(ok) > SUSPECT_RATE:
+        health.warnings.append(f"suspect run: {text}")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _share(part: int, whole: int) -> str:

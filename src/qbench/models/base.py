@@ -48,12 +48,19 @@ def model_name(model: Any) -> str:
 
 
 def model_info(model: Any) -> dict[str, Any]:
-    """What identifies a model: its name, ``info()`` (else its class) and, for a user's class, its code."""
-    from qbench.models.identity import code_identity
+    """What identifies a model: its name, ``info()`` (else its class) and, for a user's class, its code and
+    the ``-M`` options it was built with."""
+    from qbench.models.identity import code_identity, options_identity
 
     info = model.info() if callable(getattr(model, "info", None)) else {"class": type(model).__qualname__}
     code = code_identity(model)
-    return {"name": model_name(model), **info, **({"code": code} if code else {})}
+    options = options_identity(model)
+    return {
+        "name": model_name(model),
+        **info,
+        **({"code": code} if code else {}),
+        **({"options": options} if options else {}),
+    }
 
 
 def model_fingerprint(model: Any) -> str:

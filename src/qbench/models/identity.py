@@ -94,3 +94,26 @@ def volatile(model: Any) -> bool:
     """True when the model's code cannot be identified (so its answers must not be cached)."""
     code = code_identity(model) if model is not None else None
     return bool(code and code.startswith(VOLATILE_PREFIX))
+
+
+#: ``-M`` options a ``py:`` model was built with, by object id (the object is kept alive with them).
+_OPTIONS: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
+def remember_options(model: Any, options: dict[str, str]) -> None:
+    """Record the ``-M`` options a user's class was constructed with: they are part of its identity."""
+    if options:
+        _OPTIONS[id(model)] = (model, dict(options))
+
+
+def options_identity(model: Any) -> dict[str, str] | None:
+    """The construction options (secret values as their sha256, never in clear), or None."""
+    from qbench.redact import is_secret
+
+    entry = _OPTIONS.get(id(model))
+    if entry is None or entry[0] is not model:
+        return None
+    return {
+        k: ("sha256:" + hashlib.sha256(str(v).encode()).hexdigest()[:16] if is_secret(k) else str(v))
+        for k, v in sorted(entry[1].items())
+    }

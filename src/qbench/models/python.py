@@ -14,6 +14,7 @@ from typing import Any
 
 from qbench.errors import ModelError, UsageError
 from qbench.models.base import capabilities
+from qbench.models.identity import remember_options
 
 
 def create(arg: str, options: Mapping[str, str]) -> Any:
@@ -42,4 +43,5 @@ def create(arg: str, options: Mapping[str, str]) -> Any:
             model.name = attr
         except AttributeError:
             pass
+    remember_options(model, dict(options))  # -M options change answers: part of the identity
     return model

@@ -21,7 +21,12 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[d
     rows = []
     for run in runs:
         if not run.complete:
-            log.warning("skipping %s: status %s (run it again to finish it)", run.path, run.status)
+            if run.status == "unusable":
+                log.warning(
+                    "skipping %s: unusable (%s)", run.path, run.manifest.get("error", "no reason recorded")
+                )
+            else:
+                log.warning("skipping %s: status %s (run it again to finish it)", run.path, run.status)
             if not include_incomplete:
                 continue
         manifest = run.manifest

@@ -51,7 +51,8 @@ def two_way_softmax(positive: float, negative: float, temperature: float) -> flo
 
 
 def a3_score(positive: float, negative: float, temperature: float) -> tuple[float, str]:
-    """The A3 score and the form that computed it: ``"official"`` or ``"stable"`` (protocol.md 8.3).
+    """The A3 score and the form that computed it: ``"official"`` or ``"stable"`` (protocol.md 8.3), or NaN
+    and ``"non-finite-logits"`` when a logit is NaN or infinite.
 
     The official notebook divides each logit by T, then computes ``np.exp(a) / (np.exp(a) + np.exp(b))`` in
     float64. Algebraically that is ``1 / (1 + exp((b - a) / T))``, but not in floats: with coarse logits many
@@ -61,6 +62,8 @@ def a3_score(positive: float, negative: float, temperature: float) -> tuple[floa
     """
     import numpy as np
 
+    if not (math.isfinite(positive) and math.isfinite(negative)):
+        return math.nan, "non-finite-logits"  # no score; the run's health check counts these
     a = positive / temperature
     b = negative / temperature
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
