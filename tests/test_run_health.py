@@ -185,6 +185,17 @@ def test_invalid_settings_are_usage_errors_before_any_work(tmp_path: Path, task:
     assert not out.exists()  # nothing was started
 
 
+@pytest.mark.parametrize(
+    "flags", [("--workers", "0"), ("--workers", "-1"), ("--concurrency", "0"), ("--limit", "0")]
+)
+def test_invalid_run_flags_are_usage_errors_before_any_work(tmp_path: Path, flags: tuple[str, str]) -> None:
+    out = tmp_path / "runs"
+    result = run_cli("run", "a3", "--model", "random", "--data", "synthetic-iqa", "--out", str(out), *flags)
+    assert result.returncode == 2, result.stderr
+    assert flags[0] in _one_error_line(result.stderr)
+    assert not out.exists()
+
+
 def test_import_with_one_word_for_both_levels_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "livec.json"
     path.write_text(json.dumps([{"img_path": "a.jpg", "gt_score": 1, "logit_good": 1, "logit_poor": 2}]))

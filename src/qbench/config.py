@@ -61,6 +61,8 @@ class RunConfig:
             raise UsageError("--batch-size must be at least 1")
         if self.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError("--workers must be at least 1 (leave it out for the CPU count, at most 8)")
         if self.shard is not None:
             parse_shard(self.shard)
 
