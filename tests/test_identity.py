@@ -179,3 +179,31 @@ def test_py_model_options_are_part_of_its_identity_and_secrets_stay_hidden(tmp_p
     assert sorted(map(sorted, _responses(tmp_path / "runs").values())) == [["A"], ["B"]]
     for manifest in (tmp_path / "runs").rglob("manifest.json"):
         assert "s3cret" not in manifest.read_text()
+
+
+README_SCRIPT = """
+import sys
+import qbench
+
+class MyModel:
+    name = "my-model"
+    def generate(self, requests):
+        return ["{letter}" for _ in requests]
+
+result = qbench.evaluate("a1", MyModel(), "synthetic", out=sys.argv[1], limit=5)
+print(result.summary["computed"], result.path)
+"""
+
+
+def test_the_readme_python_api_example_edited_between_runs(tmp_path: Path) -> None:
+    """The README's ``qbench.evaluate(MyModel(), ...)`` in a script, edited, run again (also into a new out)."""
+    script = tmp_path / "evaluate_me.py"
+    for letter, out in (("A", "runs"), ("C", "runs"), ("C", "fresh")):
+        script.write_text(README_SCRIPT.format(letter=letter))
+        result = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / out)], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "5"  # every sample computed: no resume of the old code's run
+    assert sorted(map(sorted, _responses(tmp_path / "runs").values())) == [["A"], ["C"]]
+    assert list(_responses(tmp_path / "fresh").values()) == [{"C"}]
