@@ -155,7 +155,7 @@ def test_ctrl_c_or_sigterm_on_a_hung_server_stops_at_once_and_resumes_exactly(
 ) -> None:
     out, code, err, seconds, port = interrupted_run(tmp_path, (sig,))
     assert code == 130, err
-    assert seconds < 5  # the hung requests (held 60 s) are given up, not waited out
+    assert seconds < 10  # the hung requests (held 60 s) are given up, not waited out
     assert "Traceback" not in err
     assert manifest(out)["status"] == "interrupted"
     assert record_lines(out) >= 6  # everything received is kept
@@ -172,7 +172,7 @@ def test_ctrl_c_or_sigterm_on_a_hung_server_stops_at_once_and_resumes_exactly(
 def test_a_second_ctrl_c_exits_at_once_without_a_traceback(tmp_path: Path) -> None:
     out, code, err, seconds, _ = interrupted_run(tmp_path, (signal.SIGINT, signal.SIGINT))
     # 130 from the second handler; -2 if the second one lands while the interpreter is already finalizing
-    assert code in (130, -signal.SIGINT) and seconds < 5, err
+    assert code in (130, -signal.SIGINT) and seconds < 10, err
     assert "Traceback" not in err
     assert record_lines(out) >= 6
 
@@ -228,7 +228,7 @@ def test_a_dead_server_stops_the_run_within_seconds_with_one_line(tmp_path: Path
     finally:
         server.kill()
     assert proc.returncode == 1, err
-    assert seconds < 10, seconds
+    assert seconds < 15, seconds  # retried per sample it took minutes
     lines = err.strip().splitlines()
     assert len(lines) == 2, err  # the reason, then the command that resumes
     assert lines[0].startswith("error: ") and f"the server at {url} stopped answering" in lines[0]
@@ -246,7 +246,7 @@ def test_timeout_is_a_deadline_for_the_whole_request_even_a_trickling_one() -> N
         seconds = time.monotonic() - started
         model.close()
     assert isinstance(result, RunError) and "Timeout" in str(result)
-    assert seconds < 3
+    assert seconds < 6  # without the deadline it takes ~15 s
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,9 @@
 
 The rules that make a crash harmless:
 
-- records are appended and flushed (and fsynced) per batch; a torn last line is ignored on read and cut off
-  before the next append;
+- records are appended and flushed as they are made (a kill loses nothing written), and fsynced at most
+  every FSYNC_SECONDS and when the run ends (a power cut loses at most that much); a torn last line is
+  ignored on read and cut off before the next append;
 - ``metrics.json`` is written atomically and only at the end; the manifest says ``complete`` only after it;
   resuming sets ``running`` and removes the old metrics before the first new record, so nothing stale is
   ever trusted; a rerun of a finished run that fails before it writes a record leaves that run as it was
@@ -30,6 +31,7 @@ MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
 METRICS = "metrics.json"
 STORE_VERSION = 1
+FSYNC_SECONDS = 1.0  # per-answer appends (API runs) would otherwise pay one fsync per answer
 FINISHED = ("complete", "unusable")  # statuses with metrics.json that a failing rerun must not destroy
 
 
@@ -50,6 +52,8 @@ class Run:
         self.manifest = manifest
         self._lock_fh: Any = None
         self._kept = False  # a finished run reopened: nothing on disk changes until its first new record
+        self._synced = time.monotonic()
+        self._unsynced = False
 
     # -- creation and resume -------------------------------------------------------------------------
     @classmethod
@@ -95,6 +99,10 @@ class Run:
             raise RunError(f"{self.path} is in use by another qbench process") from None
 
     def close(self) -> None:
+        try:
+            self.sync()
+        except OSError:
+            pass
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
@@ -123,12 +131,28 @@ class Run:
             with open(target, "a", encoding="utf-8") as fh:
                 fh.write(lines)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if time.monotonic() - self._synced >= FSYNC_SECONDS:
+                    os.fsync(fh.fileno())
+                    self._synced, self._unsynced = time.monotonic(), False
+                else:
+                    self._unsynced = True
         except OSError as exc:
             raise named(exc, target) from None
 
     # -- ending --------------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Records written so far reach the disk (before a status that vouches for them)."""
+        if self._unsynced and (self.path / RECORDS).exists():
+            fd = os.open(self.path / RECORDS, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced = False
+        self._synced = time.monotonic()
+
     def update(self, **fields: Any) -> None:
+        self.sync()
         self.manifest.update(fields)
         write_json_atomic(self.path / MANIFEST, self.manifest)
 

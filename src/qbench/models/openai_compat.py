@@ -28,12 +28,13 @@ import io
 import logging
 import math
 import os
+import queue
 import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -463,24 +464,38 @@ class OpenAICompatModel:
         self, jobs: list[Callable[[threading.Event], T]]
     ) -> Iterator[list[tuple[int, T | Exception]]]:
         """Jobs on the pool; each finished group as ``(index, result or exception)``; a ModelError or
-        StopRun stops everything, and so does closing the iterator (queued jobs never start)."""
+        StopRun stops everything, and so does closing the iterator (queued jobs never start).
+
+        Finished futures arrive through a queue (one callback each), so that handing back N answers costs
+        O(N), not the O(N^2) of waiting again on every pending future after each one.
+        """
         if not jobs:
             return
         self._get_client()
         assert self._pool is not None
         abort = threading.Event()
-        futures: list[Future[T]] = [self._pool.submit(self._guarded, job, abort) for job in jobs]
-        index = {id(f): i for i, f in enumerate(futures)}
+        finished: queue.SimpleQueue[tuple[int, Future[T]]] = queue.SimpleQueue()
+        futures: list[Future[T]] = []
+        for i, job in enumerate(jobs):
+            future = self._pool.submit(self._guarded, job, abort)
+            future.add_done_callback(lambda f, i=i: finished.put((i, f)))
+            futures.append(future)
         try:
-            pending: set[Future[T]] = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            left = len(futures)
+            while left:
+                ready = [finished.get()]  # blocks until one is done; Ctrl-C interrupts the wait
+                while True:
+                    try:
+                        ready.append(finished.get_nowait())
+                    except queue.Empty:
+                        break
                 group: list[tuple[int, T | Exception]] = []
-                for future in done:
+                for i, future in ready:
                     exc = future.exception()
                     if isinstance(exc, (ModelError, StopRun)):
                         raise exc
-                    group.append((index[id(future)], exc if isinstance(exc, Exception) else future.result()))
+                    group.append((i, exc if isinstance(exc, Exception) else future.result()))
+                left -= len(ready)
                 yield sorted(group, key=lambda pair: pair[0])
         except BaseException:
             abort.set()  # workers stop before their next attempt or sleep; queued jobs never start
