@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -488,11 +490,18 @@ def test_a_second_process_waits_for_the_lock(env: Env) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2.0)
+        seen = ""
+        deadline = time.time() + 60
+        while "waiting" not in seen and time.time() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                seen += proc.stderr.readline()
+        assert "waiting" in seen, seen  # it reached the lock and waits (logs go to stderr)
+        time.sleep(0.5)
         assert proc.poll() is None and not (env.home / "agi").exists()
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert "waiting" in out + err and (env.home / "agi" / "install.json").exists()
+    assert (env.home / "agi" / "install.json").exists()
 
 
 # -- names and suites ----------------------------------------------------------------------------------------
@@ -777,3 +786,15 @@ def test_bench_with_a_judge_describes_lldescribe_and_says_why_it_is_not_judged(e
     assert "missing: A1 single (llvisionqa-dev)" in result.stderr
     manifest = json.loads(next((env.tmp / "runs").rglob("manifest.json")).read_text())
     assert (manifest["task"], manifest["dataset"]) == ("a2", "lldescribe")
+
+
+def test_a_download_on_a_terminal_shows_size_rate_and_eta(env: Env) -> None:
+    serve_livec(env)
+    env.server.chunk, env.server.throttle = 16 * 1024, 0.01
+    env.env.update(FORCE_COLOR="1", COLUMNS="120")  # rich draws for a terminal
+    result = env.cli("data", "get", "livec", "--accept-terms")
+    assert result.returncode == 0, result.stderr
+    size = len(env.server.files[f"/datasets/{HUB_REPO}/resolve/main/live_challenge.tgz"]) / 1000
+    bar = result.stderr
+    assert "live_challenge.tgz" in bar and f"{size:.1f}/{size:.1f} kB" in bar  # done/total size
+    assert re.search(r"\d+(\.\d+)? [kMG]?B/s", bar) and "0:00:00" in bar  # rate and time remaining
