@@ -760,6 +760,10 @@ def test_bench_runs_a1_single_and_pairs_and_a3_and_prints_one_report(env: Env) -
         ("a1", "qbench2-dev"),
         ("a3", "agi"),
     ]
+    classical = env.cli("bench", "niqe", "--out", str(env.tmp / "runs2"))  # cannot answer questions
+    assert classical.returncode == 0, classical.stderr
+    assert "skipped: A1 single (llvisionqa-dev): model 'niqe' cannot run task a1" in classical.stderr
+    assert "AGIQA-3K" in classical.stdout
 
 
 def test_bench_with_a_judge_describes_lldescribe_and_says_why_it_is_not_judged(env: Env) -> None:

@@ -79,6 +79,10 @@ class ModelError(QBenchError):
     exit_code = 2
 
 
+class CapabilityError(ModelError):
+    """A model that cannot do a task at all (``qbench bench`` skips that task for it instead of failing)."""
+
+
 class RunError(QBenchError):
     """A run that failed at run time (the model crashed, the server kept failing, ...)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from qbench.errors import DataError, QBenchError
+from qbench.errors import CapabilityError, DataError, QBenchError
 
 log = logging.getLogger("qbench")
 A1_SINGLE = ("llvisionqa-dev", "qbench-hf-dev")  # the first installed one is used
@@ -30,6 +30,7 @@ class SuiteOutcome:
     runs: list[Any] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # the model cannot do that task at all
     notes: list[str] = field(default_factory=list)
 
 
@@ -72,6 +73,9 @@ def run_many(plan: list[tuple[Any, str]]) -> SuiteOutcome:
             result = run_task(config)
         except KeyboardInterrupt:
             raise
+        except CapabilityError as exc:
+            outcome.skipped.append((label, exc.one_line()))
+            continue
         except QBenchError as exc:
             outcome.failed.append((label, exc.one_line()))
             continue
@@ -95,6 +99,8 @@ def print_outcome(outcome: SuiteOutcome) -> int:
         click.echo(note, err=True)
     for label, command in outcome.missing:
         click.echo(f"missing: {label} (install it: {command})", err=True)
+    for label, line in outcome.skipped:
+        click.echo(f"skipped: {label}: {line}", err=True)
     for label, line in outcome.failed:
         click.echo(f"failed: {label}: {line}", err=True)
     if not outcome.runs:

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from qbench.errors import ModelError, UsageError
+from qbench.errors import CapabilityError, UsageError
 from qbench.registry import MODELS, did_you_mean
 from qbench.types import CAPABILITIES
 
@@ -36,7 +36,7 @@ def require(model: Any, needs: tuple[str, ...], task: str) -> str:
     for cap in needs:
         if cap in have:
             return cap
-    raise ModelError(
+    raise CapabilityError(
         f"model '{model_name(model)}' cannot run task {task}: it needs "
         + " or ".join(f"'{c}'" for c in needs)
         + f", and it has {', '.join(sorted(have)) or 'no capability'}"
