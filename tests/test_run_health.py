@@ -77,6 +77,50 @@ def test_an_a3_run_without_a_finite_score_is_unusable_and_some_nan_warns(tmp_pat
     assert some.returncode == 0, some.stderr
     assert "suspect run: 2 of 6 (33.3%) scores are not finite numbers" in some.stderr
     assert "non-finite-logits x2" in some.stderr
+    for records in tmp_path.rglob("records.jsonl"):  # every line valid JSON: null, and the reason beside it
+        text = records.read_text()
+        assert "NaN" not in text and "Infinity" not in text
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert any(line["score"] is None and line["score_form"] == "non-finite-logits" for line in lines)
+    shown = run_cli("show", str(next((tmp_path / "some").rglob("manifest.json")).parent))
+    assert "score n/a (non-finite-logits)" in shown.stdout
+
+
+LOSSES = """
+class Lossy:
+    name = "lossy"
+    def score_options(self, requests):
+        return [[float("nan")] + [1.0] * (len(r.options) - 1) if i % 2 else [0.5] + [1.0] * (len(r.options) - 1)
+                for i, r in enumerate(requests)]
+"""
+
+
+def test_nan_losses_are_stored_as_null_and_rescore_reads_them_back(tmp_path: Path) -> None:
+    (tmp_path / "lossy.py").write_text(LOSSES)
+    out = tmp_path / "runs"
+    args = (
+        "run",
+        "a1",
+        "--model",
+        "py:lossy:Lossy",
+        "--data",
+        "synthetic",
+        "--limit",
+        "8",
+        "-T",
+        "bootstrap=0",
+    )
+    result = run_cli(*args, "--out", str(out), "--batch-size", "8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = [p.parent for p in out.rglob("records.jsonl")]
+    text = (run / "records.jsonl").read_text()
+    assert "NaN" not in text
+    rules = [json.loads(line)["rule"] for line in text.splitlines()]
+    assert rules.count("non-finite-loss") == 4
+    rescored = run_cli("score", str(run), cwd=tmp_path)
+    assert rescored.returncode == 0, rescored.stderr
+    metrics = [json.loads(p.read_text()) for p in out.rglob("metrics.json")]
+    assert len(metrics) == 2 and metrics[0]["rule/non-finite-loss"] == metrics[1]["rule/non-finite-loss"] == 4
 
 
 def _one_error_line(stderr: str) -> str:

@@ -170,7 +170,8 @@ def describe(record: Record) -> str:
         return text
     if "score" in out:  # A3
         form = f" ({out['score_form']})" if out.get("score_form") else ""
-        return f"{record.id}: score {out['score']:.6g}{form}, mos {out.get('mos')}"
+        score = "n/a" if out["score"] is None else f"{out['score']:.6g}"
+        return f"{record.id}: score {score}{form}, mos {out.get('mos')}"
     if "description" in out:  # A2
         text = f"{record.id}: {_snippet(out.get('description'))!r}"
         judgement = out.get("judgement")

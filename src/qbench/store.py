@@ -120,7 +120,11 @@ class Run:
 
     def append(self, records: Iterable[Record]) -> None:
         """Append records durably; a torn last line from an earlier crash is cut off first."""
-        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n" for r in records)
+        from qbench.undefined import json_safe  # NaN/inf become null: a record line stays valid JSON
+
+        lines = "".join(
+            json.dumps(json_safe(r.to_json()), ensure_ascii=False, default=str) + "\n" for r in records
+        )
         if not lines:
             return
         if self._kept:

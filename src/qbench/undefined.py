@@ -16,6 +16,26 @@ from typing import Any
 UNDEFINED = "undefined"
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as None, for a record line (JSON has neither).
+
+    The record keeps its reason beside: the A1 rule (``bad-loss``), the A3 ``score_form``
+    (``non-finite-logits``). Readers take None as NaN (:func:`number`).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def number(value: Any) -> float:
+    """A stored number as a float; None (a NaN written as null) is NaN again."""
+    return math.nan if value is None else float(value)
+
+
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 

@@ -37,6 +37,7 @@ from qbench.metrics import grouped_correlations
 from qbench.store import Run, find_runs, load_run
 from qbench.tasks.assessment import half_of
 from qbench.types import Record
+from qbench.undefined import number
 
 log = logging.getLogger("qbench")
 
@@ -334,8 +335,8 @@ def _compare_a3(
     pairs: Sequence[tuple[Record, Record]], dataset: str, notes: list[str], resamples: int, seed: int
 ) -> list[dict[str, Any]]:
     try:
-        pa = np.array([float(a.output["score"]) for a, _ in pairs])
-        pb = np.array([float(b.output["score"]) for _, b in pairs])
+        pa = np.array([number(a.output["score"]) for a, _ in pairs])  # null (a NaN) reads as NaN
+        pb = np.array([number(b.output["score"]) for _, b in pairs])
         gt = np.array([float(a.output["mos"]) for a, _ in pairs])
         gt_b = np.array([float(b.output["mos"]) for _, b in pairs])
     except (KeyError, TypeError, ValueError):

@@ -21,6 +21,7 @@ from qbench.metrics import bootstrap_interval, degenerate, fast_plcc, fast_srcc,
 from qbench.tasks import prompts
 from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
 from qbench.types import Record, Request, Sample
+from qbench.undefined import number
 
 OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
 
@@ -105,7 +106,7 @@ def iqa_metrics(
     dataset: str, records: Sequence[Record], *, logistic: bool = False, resamples: int = 1000
 ) -> dict[str, Any]:
     """SRCC/PLCC/KRCC of record scores against MOS, with the database's halves rule and bootstrap intervals."""
-    pred = np.array([float(r.output["score"]) for r in records])
+    pred = np.array([number(r.output["score"]) for r in records])
     gt = np.array([float(r.output["mos"]) for r in records])
     names = [str(r.output.get("img_path", r.id)) for r in records]
     db = find_database(dataset)
@@ -136,7 +137,7 @@ def rescore_record(record: Record, positive: str, negative: str, temperature: fl
     logits = record.output.get("logits")
     if not isinstance(logits, dict) or positive not in logits or negative not in logits:
         return record
-    score, form = a3_score(float(logits[positive]), float(logits[negative]), temperature)
+    score, form = a3_score(number(logits[positive]), number(logits[negative]), temperature)
     return replace(record, output={**record.output, "score": score, "score_form": form})
 
 

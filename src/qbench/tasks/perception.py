@@ -86,7 +86,7 @@ def choose_by_loss(losses: Sequence[float], n_options: int) -> tuple[str | None,
     """(letter, rule) for the options mode: the lowest loss wins; ties and NaN give no answer."""
     if len(losses) != n_options:
         raise ValueError(f"expected {n_options} losses, got {len(losses)}")
-    values = [float(v) for v in losses]
+    values = [math.nan if v is None else float(v) for v in losses]  # a stored NaN reads back as None
     if not all(math.isfinite(v) for v in values):
         return None, RULE_BAD_LOSS
     best = min(values)
