@@ -11,7 +11,9 @@ There is no base class to inherit. A model implements any of
 
 plus, optionally, ``name`` (str), ``info() -> dict`` (what identifies it, for the run fingerprint, with a
 hash of the source of the class's module: :mod:`qbench.models.identity`),
-``batch_size`` (a sensible default), ``usage() -> dict`` (tokens spent) and ``close()``.
+``batch_size`` (a sensible default), ``usage() -> dict`` (tokens spent), ``close()``, and
+``stream(capability, requests)``: ``(index, result)`` groups as the answers arrive, so that the runner saves
+each one at once (the API adapter has it: a kill then loses only the requests in flight).
 """
 
 from __future__ import annotations
