@@ -184,3 +184,20 @@ def test_a_start_up_batch_that_fails_in_the_model_is_decoded_again(
     records, summary = run("a1", data, tmp_path / "overlap", cache=False)
     assert watch.prepared_without_weights >= 1 and summary["startup"]["used_batches"] >= 1
     assert records == expected
+
+
+def test_a_resumed_run_drops_start_up_work_for_finished_samples(tmp_path: Path) -> None:
+    from qbench.data.dataset import LoadOptions, load_dataset
+
+    samples = load_dataset(a3_data(tmp_path / "data"), LoadOptions()).samples
+    loading = startup.StagedLoad(time.sleep, 30)  # a model that takes long and never offers its processor
+    early = startup.EarlyWork(samples, 2, loading)
+    deadline = time.monotonic() + 30
+    while early.stats.decoded < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert early.stats.decoded >= 6
+    early.keep(samples[3:])  # samples 0-2 were finished by an earlier run
+    assert [early.take(s) for s in samples[:3]] == [None, None, None]
+    decoded = early.take(samples[3])
+    assert decoded is not None and decoded.result()[1]  # the images and their content keys
+    early.close()

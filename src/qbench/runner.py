@@ -234,6 +234,7 @@ def _execute(
     _preload("scipy.stats")  # the metrics need it at the end; importing it costs ~0.5 s of start-up otherwise
     done = store.done_ids()
     todo = [s for s in samples if s.id not in done]
+    early.keep(todo)
     batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
     positions = {s.id: i for i, s in enumerate(dataset.samples)}
     failed_in_a_row = 0

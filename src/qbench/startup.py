@@ -188,6 +188,15 @@ class EarlyWork:
             self._plan = plan
             self._lock.notify_all()
 
+    def keep(self, todo: list[Sample]) -> None:
+        """Stop, and drop what start-up did for samples the run does not need (finished in an earlier run)."""
+        wanted = {s.id for s in todo}
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+            self._decoded = {k: f for k, f in self._decoded.items() if k in wanted}
+            self._batches = {k: f for k, f in self._batches.items() if wanted.issuperset(k)}
+
     def take(self, sample: Sample) -> Future[Any] | None:
         """The sample's decode, if start-up did it (the pipeline then stops the early work)."""
         with self._lock:
