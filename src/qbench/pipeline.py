@@ -145,15 +145,27 @@ def decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchEr
         return exc
 
 
+def requests_for(
+    task: Any, batch: list[Sample], decoded: list[Any]
+) -> tuple[dict[str, str], list[tuple[Sample, Request]]]:
+    """Split decoded samples into decode errors (id -> one line) and the task's requests for the rest.
+
+    Shared by the run's batches and the start-up batches, so both fail and ask the same way."""
+    errors: dict[str, str] = {}
+    ready: list[tuple[Sample, Request]] = []
+    for sample, item in zip(batch, decoded):
+        if isinstance(item, QBenchError):
+            errors[sample.id] = item.one_line()
+        else:
+            images, keys = item
+            ready.append((sample, task.request(sample, images, keys)))
+    return errors, ready
+
+
 def prepare_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded: list[Any]) -> PreparedBatch:
     """Requests for the decodable samples, their cached answers, and the model's pre-processing of the rest."""
     prepared = PreparedBatch(batch)
-    for sample, item in zip(batch, decoded):
-        if isinstance(item, QBenchError):
-            prepared.errors[sample.id] = item.one_line()
-        else:
-            images, keys = item
-            prepared.ready.append((sample, task.request(sample, images, keys)))
+    prepared.errors, prepared.ready = requests_for(task, batch, decoded)
     requests = [req for _, req in prepared.ready]
     prepared.keys, prepared.found = caller.lookup(requests)
     prepared.prepared = caller.prepare(requests, prepared.keys, prepared.found)

@@ -304,13 +304,10 @@ class EarlyWork:
     def _prepare(
         self, model: Any, task: Any, capability: str, batch: list[Sample], decoded: list[Any]
     ) -> EarlyBatch | None:
+        from qbench.pipeline import requests_for
+
         early = EarlyBatch(tuple(s.id for s in batch))
-        for sample, item in zip(batch, decoded):
-            if isinstance(item, QBenchError):
-                early.errors[sample.id] = item.one_line()
-            else:
-                images, keys = item
-                early.ready.append((sample, task.request(sample, images, keys)))
+        early.errors, early.ready = requests_for(task, batch, decoded)
         if early.ready:
             early.prepared = model.prepare(capability, [r for _, r in early.ready])
             if early.prepared is None:
