@@ -34,7 +34,7 @@ from qbench.data.containment import image_path
 from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.errors import DataError
-from qbench.tasks.answers import PADDING_OPTION
+from qbench.protocol import PADDING_OPTION
 from qbench.types import Sample
 
 log = logging.getLogger("qbench")

@@ -36,8 +36,8 @@ from typing import Any, TypeVar
 from qbench import startup
 from qbench.errors import MissingDependency, ModelError, QBenchError, UsageError
 from qbench.models.base import parse_options
+from qbench.protocol import A3_PREFIX, KNOWN_LEVEL_WORDS
 from qbench.registry import did_you_mean
-from qbench.tasks import prompts
 from qbench.types import ImageSlot, Request
 
 try:
@@ -69,19 +69,7 @@ OPTIONS: dict[str, type] = {
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Words whose token ids are worked out at load time, so that info() (and so the run fingerprint) is the same
 # before and after any request: the official pair, its synonyms (protocol 4.4) and the Q-Align levels.
-KNOWN_WORDS = (
-    "good",
-    "poor",
-    "high",
-    "low",
-    "fine",
-    "bad",
-    "excellent",
-    "fair",
-    "average",
-    "medium",
-    "acceptable",
-)
+KNOWN_WORDS = KNOWN_LEVEL_WORDS
 # Model families (``config.model_type``) whose batched greedy answers can differ from their one-at-a-time
 # answers: ``generate`` runs them one request at a time and logs that once. tests/test_hf_generate_batch.py
 # checks batched == batch-1 answers for every tiny family of the test suite (all pass today, so it is empty);
@@ -364,8 +352,8 @@ class HFModel:
         """``word``'s token by protocol 8.2: the first id added when `` {word}`` follows the A3 prefix."""
         if word in self._word_tokens:
             return self._word_tokens[word]
-        base = self.tokenizer(prompts.A3_PREFIX, add_special_tokens=False)["input_ids"]
-        full = self.tokenizer(f"{prompts.A3_PREFIX} {word}", add_special_tokens=False)["input_ids"]
+        base = self.tokenizer(A3_PREFIX, add_special_tokens=False)["input_ids"]
+        full = self.tokenizer(f"{A3_PREFIX} {word}", add_special_tokens=False)["input_ids"]
         start = next((i for i, (a, b) in enumerate(zip(base, full)) if a != b), len(base))
         if start >= len(full):
             raise ModelError(f"the tokenizer of '{self.source}' adds no token for the word '{word}'")

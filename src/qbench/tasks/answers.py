@@ -26,6 +26,9 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from qbench.protocol import PADDING_OPTION
+from qbench.protocol import is_padding as _is_padding
+
 __all__ = [
     "PADDING_OPTION",
     "RULES",
@@ -44,8 +47,6 @@ __all__ = [
 
 RULES_VERSION = "a1-extract-v1"
 
-#: The literal the HF release puts into unused ``option{i}`` slots (protocol 1.3); never a real answer.
-PADDING_OPTION = "N/A"
 
 RULE_LEADING_LETTER = "leading-letter"
 RULE_EXPLICIT = "explicit"
@@ -88,12 +89,6 @@ def letters(n: int) -> tuple[str, ...]:
     if not 0 <= n <= len(string.ascii_uppercase):
         raise ValueError(f"cannot label {n} options with single letters")
     return tuple(string.ascii_uppercase[:n])
-
-
-def _is_padding(option: str) -> bool:
-    """An ``"N/A"`` slot of the HF format (protocol 1.3), or an empty string, is not a real option."""
-    text = option.strip()
-    return not text or text.upper() == PADDING_OPTION
 
 
 def valid_options(options: Sequence[str]) -> dict[str, str]:

@@ -18,10 +18,14 @@ from qbench.data.databases import find_database
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval, degenerate, fast_plcc, fast_srcc, grouped_correlations
+from qbench.protocol import half_of
 from qbench.tasks import prompts
 from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
 from qbench.types import Record, Request, Sample
 from qbench.undefined import number
+
+# half_of lives in qbench.protocol (reports and data use it too); re-exported here for older imports.
+__all__ = ["AssessmentTask", "half_of", "iqa_metrics", "rescore_record"]
 
 OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
 
@@ -139,8 +143,3 @@ def rescore_record(record: Record, positive: str, negative: str, temperature: fl
         return record
     score, form = a3_score(number(logits[positive]), number(logits[negative]), temperature)
     return replace(record, output={**record.output, "score": score, "score_form": form})
-
-
-def half_of(name: str, prefixes: tuple[str, ...]) -> str | None:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return next((p for p in prefixes if base.startswith(p)), None)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from qbench.protocol import A3_PREFIX, A3_WORDS, OPTION_LETTERS
 from qbench.types import ImageSlot, Part, Text
+
+__all__ = ["A3_PREFIX", "A3_WORDS", "OPTION_LETTERS"]  # re-exported from qbench.protocol
 
 # A1 perception (protocol 8.1; the authors' LLaVA script model_vqa_qbench.py)
 A1_PROMPT_VERSION = "a1-official-v1"
@@ -23,11 +26,7 @@ A2_PAIR = "Compare and jointly analyze the quality, aesthetics and other low-lev
 # A3 assessment (protocol 4.1 and 8.1)
 A3_PROMPT_VERSION = "a3-official-v1"
 A3_QUESTION = "Rate the quality of the image."
-A3_PREFIX = "The quality of the image is"
-A3_WORDS = ("good", "poor")
 A3_TEMPERATURE = 100.0
-
-OPTION_LETTERS = "ABCD"
 
 
 def option_lines(options: Sequence[str]) -> str:
