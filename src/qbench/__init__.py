@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from qbench.version import __version__
+
 __all__ = ["__version__", "evaluate", "find_runs", "load_dataset", "load_model", "load_run"]
 
 

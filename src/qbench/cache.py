@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -32,11 +31,10 @@ SCHEMA = (
 
 
 def default_path() -> Path:
-    if os.environ.get("QBENCH_CACHE_DIR"):
-        return Path(os.environ["QBENCH_CACHE_DIR"]) / "responses.sqlite"
-    from platformdirs import user_cache_dir
+    """The response cache file in the qbench cache folder (:func:`qbench.paths.cache_dir`)."""
+    from qbench.paths import cache_dir
 
-    return Path(user_cache_dir("qbench")) / "responses.sqlite"
+    return cache_dir() / "responses.sqlite"
 
 
 def cache_key(

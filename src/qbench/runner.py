@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qbench import __version__
 from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
 from qbench.data.dataset import Dataset, LoadOptions, load_dataset
@@ -34,6 +33,7 @@ from qbench.registry import TASKS
 from qbench.startup import EarlyWork, StagedLoad
 from qbench.store import Run, slug
 from qbench.types import Record, Sample
+from qbench.version import __version__
 
 log = logging.getLogger("qbench")
 

@@ -8,18 +8,25 @@ which the run's manifest and every report carry.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from qbench.catalog.home import IMAGES, PRESENT, data_home, read_record, status
 from qbench.catalog.registry import load_catalog
+from qbench.data.base import Dataset, LoadOptions
 from qbench.errors import DataError
 
 
-def catalog_dataset(name: str, options: Any) -> Any | None:
-    """The installed dataset a catalog name refers to; None when the name is not in the catalog."""
-    from qbench.data.dataset import load_dataset
+def catalog_dataset(
+    name: str, options: LoadOptions, load_dataset: Callable[[Path, LoadOptions], Dataset]
+) -> Dataset | None:
+    """The installed dataset a catalog name refers to; None when the name is not in the catalog.
 
+    ``load_dataset`` is :func:`qbench.data.dataset.load_dataset`, passed in by its only caller (so the
+    catalog does not import the loader that imports it).
+    """
     catalog = load_catalog()
     hit = catalog.view(name)
     if hit is None:

@@ -9,42 +9,24 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qbench.data.base import Dataset, LoadOptions
 from qbench.data.databases import find_database
 from qbench.errors import DataError, UsageError
 from qbench.registry import DATASETS, did_you_mean
 from qbench.types import Sample
 
-
-@dataclass(frozen=True)
-class Dataset:
-    """Samples plus where they came from; ``fingerprint`` changes whenever the data file does."""
-
-    name: str
-    samples: tuple[Sample, ...]
-    format: str
-    kind: str  # "iqa", "mcq", "describe"
-    path: Path | None = None
-    split: str | None = None
-    fingerprint: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    split: str = "dev"
-    images: Path | None = None
-    format: str | None = None
-    lang: str = "en"
-    image_column: str | None = None
-    mos_column: str | None = None
-    encoding: str | None = None  # text encoding of a CSV file (default UTF-8)
+__all__ = [
+    "FORMATS",
+    "Dataset",
+    "LoadOptions",
+    "dataset_name",
+    "detect_format",
+    "fingerprint_path",
+    "load_dataset",
+]
 
 
 # format name -> (reader "module:function", kind). A reader takes (path, LoadOptions) -> list[Sample].
@@ -70,7 +52,7 @@ def load_dataset(spec: str | Path, options: LoadOptions | None = None) -> Datase
     if not path.exists():
         from qbench.catalog.resolve import catalog_dataset  # koniq, llvisionqa-dev, ... (qbench data)
 
-        if (named := catalog_dataset(text, options)) is not None:
+        if (named := catalog_dataset(text, options, load_dataset)) is not None:
             return named
         from qbench.data.hf_layout import is_hub_id, load_hub_dataset
 

@@ -21,8 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from qbench.data.base import LoadOptions
 from qbench.data.containment import image_path
-from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.errors import DataError
 from qbench.types import Sample

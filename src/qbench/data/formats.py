@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbench.data.dataset import LoadOptions
+from qbench.data.base import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import mos_samples, read_mos_csv
 from qbench.types import Sample

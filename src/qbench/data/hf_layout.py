@@ -34,8 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from qbench.data.base import Dataset, LoadOptions
 from qbench.data.containment import image_path
-from qbench.data.dataset import Dataset, LoadOptions
 from qbench.data.llvisionqa import (
     PAIR_CONCERNS,
     QTYPES,
@@ -71,9 +71,9 @@ _DATA_SUFFIXES = {".json", ".jsonl", ".csv", ".parquet", ".arrow"}
 
 def image_cache_dir() -> Path:
     """Where embedded images are extracted: ``images/`` beside the response cache (``QBENCH_CACHE_DIR``)."""
-    from qbench.cache import default_path
+    from qbench.paths import cache_dir
 
-    return default_path().parent / "images"
+    return cache_dir() / "images"
 
 
 _MAGIC = (

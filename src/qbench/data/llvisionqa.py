@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from qbench.data.base import LoadOptions
 from qbench.data.containment import image_path
-from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.errors import DataError
 from qbench.protocol import PADDING_OPTION
