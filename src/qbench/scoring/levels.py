@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qbench import protocol
+
 #: Bumped when a formula here changes (recorded in each run's task info).
 LEVELS_VERSION = "levels-softmax-f64-v1"
 ENSEMBLE_VERSION = "ensemble-eq2-official-ops-v1"
@@ -64,10 +66,10 @@ class Levels:
 #: ASSISTANT: The quality of the image is``; the chat template of the model supplies the turn markers.
 QALIGN_PROMPT_VERSION = "qalign-quality-v1"
 QALIGN_QUESTION = "How would you rate the quality of this image?"
-QALIGN_PREFIX = "The quality of the image is"
+QALIGN_PREFIX = protocol.A3_PREFIX
 
 #: Q-Align / DeQA-Score (protocol.md 9.1).
-QALIGN_LEVELS = Levels(("excellent", "good", "fair", "poor", "bad"), (5.0, 4.0, 3.0, 2.0, 1.0), 1.0)
+QALIGN_LEVELS = Levels(protocol.QALIGN_LEVELS, tuple(float(w) for w in protocol.QALIGN_WEIGHTS), 1.0)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class Ensemble:
 
 
 #: The largest combination evaluated in Q-Bench+ Table VIII.
-DEFAULT_ENSEMBLE = Ensemble(("good", "high", "fine"), ("poor", "low", "bad"))
+DEFAULT_ENSEMBLE = Ensemble(protocol.SYNONYMS_POSITIVE, protocol.SYNONYMS_NEGATIVE)
 
 
 @dataclass(frozen=True)
