@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from qbench.data import synthetic as syn
+from qbench.data.synthetic import distortions, files, measures, questions
 
 A1_KEYS = ["type", "concern", "question", "img_path", "candidates", "correct_ans"]
 PAIR_KEYS = [*A1_KEYS, "correct_choice"]
@@ -117,7 +118,7 @@ def test_generation_does_not_need_scikit_image(tmp_path: Path) -> None:
         f"s.build_a1(Path({str(tmp_path)!r}), per_cell=1)\n"
         "assert 'skimage' not in sys.modules\n"
     )
-    src = Path(syn.__file__).resolve().parents[2]  # the folder that holds the qbench package
+    src = Path(syn.__file__).resolve().parents[3]  # the folder that holds the qbench package
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -141,7 +142,7 @@ def test_sources_are_packaged_small_and_licensed() -> None:
         assert img.ndim == 3 and img.shape[2] == 3 and max(img.shape[:2]) == 384
         assert img.min() >= 0.0 and img.max() <= 1.0
         assert not img.flags.writeable
-    folder = Path(syn.__file__).parent / "images"
+    folder = Path(syn.__file__).parents[1] / "images"  # qbench/data/images
     assert sum((folder / name).stat().st_size for name in syn.SOURCE_IMAGES) < 600_000
     licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
     for name in syn.SOURCE_IMAGES:
@@ -280,7 +281,7 @@ def test_noise_has_the_stated_standard_deviation() -> None:
     grey = np.full((128, 128, 3), 0.5)
     for s in (0.25, 0.5, 1.0):
         residual = syn.noise(grey, s, rng=np.random.default_rng(1)) - grey
-        assert residual.std() == pytest.approx(syn.NOISE_MAX_SIGMA * s, rel=0.03)
+        assert residual.std() == pytest.approx(distortions.NOISE_MAX_SIGMA * s, rel=0.03)
     assert np.array_equal(syn.noise(grey, 0.5), syn.noise(grey, 0.5))  # deterministic without an rng
 
 
@@ -291,28 +292,28 @@ def test_jpeg_quality_falls_and_error_grows(photo: np.ndarray) -> None:
 
 
 def test_exposure_moves_brightness(photo: np.ndarray) -> None:
-    luma = [syn._mean_luma(syn.overexposure(photo, s)) for s in (0.0, 0.5, 1.0)]
+    luma = [measures._mean_luma(syn.overexposure(photo, s)) for s in (0.0, 0.5, 1.0)]
     assert luma[0] < luma[1] < luma[2]
-    luma = [syn._mean_luma(syn.underexposure(photo, s)) for s in (0.0, 0.5, 1.0)]
+    luma = [measures._mean_luma(syn.underexposure(photo, s)) for s in (0.0, 0.5, 1.0)]
     assert luma[0] > luma[1] > luma[2]
     # one stop is one stop: in linear light the change is exactly a factor 2 (where nothing clips)
-    dark = syn.underexposure(photo, 1.0 / syn.UNDEREXPOSURE_MAX_EV)
-    lin_ratio = syn._srgb_to_linear(dark) / np.maximum(syn._srgb_to_linear(photo), 1e-9)
+    dark = syn.underexposure(photo, 1.0 / distortions.UNDEREXPOSURE_MAX_EV)
+    lin_ratio = distortions._srgb_to_linear(dark) / np.maximum(distortions._srgb_to_linear(photo), 1e-9)
     assert np.median(lin_ratio[photo > 0.1]) == pytest.approx(0.5, rel=1e-6)
 
 
 def test_low_contrast_scales_rms_contrast_exactly(photo: np.ndarray) -> None:
     for s in (0.25, 0.5, 1.0):
-        t = 1.0 - syn.LOW_CONTRAST_MAX_LOSS * s
+        t = 1.0 - distortions.LOW_CONTRAST_MAX_LOSS * s
         out = syn.low_contrast(photo, s)
-        assert syn._luma_sd(out) == pytest.approx(t * syn._luma_sd(photo), rel=1e-9)
-        assert syn._mean_luma(out) == pytest.approx(syn._mean_luma(photo), abs=1e-9)
+        assert measures._luma_sd(out) == pytest.approx(t * measures._luma_sd(photo), rel=1e-9)
+        assert measures._mean_luma(out) == pytest.approx(measures._mean_luma(photo), abs=1e-9)
 
 
 @pytest.mark.parametrize("tint", syn.TINTS)
 def test_colour_cast_tints_a_grey_image(tint: str) -> None:
     grey = np.array(syn.load_sources()["camera.jpg"])
-    assert syn._clearly_tinted(syn.colour_cast(grey, 1.0, tint=tint), tint)
+    assert measures._clearly_tinted(syn.colour_cast(grey, 1.0, tint=tint), tint)
     with pytest.raises(ValueError):
         syn.colour_cast(grey, 0.5, tint="purple")
 
@@ -343,26 +344,28 @@ def test_written_a1_answers_match_the_pixels(builds: dict[str, object]) -> None:
         img = _rgb(root / d["img_path"])
         q, answer = d["question"], d["correct_ans"]
         if q in ("Is this a black-and-white image?", "Is this image in greyscale?"):
-            assert syn._is_grey(img) == (answer == "Yes")
+            assert files._is_grey(img) == (answer == "Yes")
         elif q == "What is the colour mode of this image?":
-            assert syn._is_grey(img) == (answer == "Black and white")
+            assert files._is_grey(img) == (answer == "Black and white")
         elif q == "How is the brightness of this image?":
-            luma = syn._mean_luma(img)
+            luma = measures._mean_luma(img)
             assert {"Very dark": luma <= 0.15, "Very bright": luma >= 0.72, "Moderate": 0.3 <= luma <= 0.6}[
                 answer
             ]
         elif q == "Which part of this image is blurred?":
             region = answer.split()[1]
-            blurred = syn._region_mask(img.shape, region)
-            other = syn._region_mask(img.shape, syn._OPPOSITE[region])
+            blurred = questions._region_mask(img.shape, region)
+            other = questions._region_mask(img.shape, questions._OPPOSITE[region])
             assert syn.sharpness(img, blurred) < 0.25 * syn.sharpness(img, other)
         elif q == "What is the dominant colour tone of this image?":
-            tint = {v: k for k, v in syn._TINT_WORD.items()}[answer]
-            assert syn._clearly_tinted(img, tint)
+            tint = {v: k for k, v in questions._TINT_WORD.items()}[answer]
+            assert measures._clearly_tinted(img, tint)
         elif q == "Which part of this image is darker?":
             region = answer.split()[1]
-            darker = syn._mean_luma(img, syn._region_mask(img.shape, region))
-            assert darker + 0.2 <= syn._mean_luma(img, syn._region_mask(img.shape, syn._OPPOSITE[region]))
+            darker = measures._mean_luma(img, questions._region_mask(img.shape, region))
+            assert darker + 0.2 <= measures._mean_luma(
+                img, questions._region_mask(img.shape, questions._OPPOSITE[region])
+            )
         else:
             continue
         checked += 1
@@ -378,20 +381,20 @@ def test_written_pair_answers_match_the_pixels(builds: dict[str, object]) -> Non
         second = _rgb(root / syn.PAIR_ORIGINALS_DIR / second_name)
         q, answer = d["question"], d["correct_ans"]
         if q == "Which image is brighter?":
-            brighter = syn._mean_luma(first) > syn._mean_luma(second)
+            brighter = measures._mean_luma(first) > measures._mean_luma(second)
             assert answer == ("The first image" if brighter else "The second image")
         elif q == "Which image is blurrier?":
             blurrier = syn.sharpness(first) < syn.sharpness(second)
             assert answer == ("The first image" if blurrier else "The second image")
         elif q == "Are both images black and white?":
-            assert (syn._is_grey(first) and syn._is_grey(second)) == (answer == "Yes")
+            assert (files._is_grey(first) and files._is_grey(second)) == (answer == "Yes")
         elif q == "How is the colour of the two images?":
-            greys = syn._is_grey(first) + syn._is_grey(second)
+            greys = files._is_grey(first) + files._is_grey(second)
             assert answer.startswith({2: "Both are black", 0: "Both are in colour", 1: "One is"}[greys])
         elif q.startswith("Compared to the first image") and answer == "About the same":
             assert np.array_equal(first, second)
         elif q == "Are both images very dark?":
-            assert (max(syn._mean_luma(first), syn._mean_luma(second)) <= 0.15) == (answer == "Yes")
+            assert (max(measures._mean_luma(first), measures._mean_luma(second)) <= 0.15) == (answer == "Yes")
         else:
             continue
         checked += 1

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from types import TracebackType
+from typing import Any
 
 log = logging.getLogger("qbench")
 
@@ -21,8 +22,8 @@ class Progress:
         interactive = sys.stderr.isatty() and not os.environ.get("CI")
         self._bar_enabled = interactive if enabled is None else (enabled and interactive)
         self._silent = enabled is False  # the caller prints its own summary (e.g. the demo)
-        self._bar = None
-        self._task = None
+        self._bar: Any = None  # a rich Progress while the bar is shown
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
         if self._bar_enabled and self.total:

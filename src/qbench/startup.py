@@ -281,7 +281,10 @@ class EarlyWork:
             with self._lock:
                 if self._stop or not self._room():
                     return
-                futures = [self._decoded.pop(s.id, None) or self._submit_decode(s) for s in batch]
+                futures = [
+                    self._decoded.pop(s.id) if s.id in self._decoded else self._submit_decode(s)
+                    for s in batch
+                ]
                 for sample in batches[k + 1] if k + 1 < len(batches) else []:
                     if sample.id not in self._decoded:
                         self._decoded[sample.id] = self._submit_decode(sample)

@@ -55,7 +55,7 @@ def list_(as_json: bool) -> None:
     from qbench.catalog.registry import load_catalog
 
     catalog = load_catalog()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in catalog.entries.values():
         state = status(entry)
         sources = [f"{f.name}: {f.where}" for f in entry.files[:1]] if not entry.sources else []

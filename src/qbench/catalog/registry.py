@@ -121,9 +121,9 @@ class Catalog:
             for view in entry.views:
                 if view.name == name:
                     return entry, view
-        entry = self.entries.get(name)
-        if entry and len(entry.views) == 1:
-            return entry, entry.views[0]
+        named = self.entries.get(name)
+        if named and len(named.views) == 1:
+            return named, named.views[0]
         return None
 
     def names(self) -> list[str]:

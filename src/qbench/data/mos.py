@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,7 @@ def read_mos_csv(
     return samples
 
 
-def _guess(columns: list[str], names: tuple[str, ...]) -> str | None:
+def _guess(columns: Sequence[str], names: tuple[str, ...]) -> str | None:
     lower = {c.lower(): c for c in columns}
     for name in names:
         if name in lower:

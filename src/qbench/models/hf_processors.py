@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-_CACHE: dict[type, type] = {}
+_CACHE: dict[type[Any], type[Any]] = {}
 
 
 class _NoVideo:
@@ -32,12 +32,12 @@ class _NoVideo:
         return False
 
 
-def needs_video_processor(cls: type) -> bool:
+def needs_video_processor(cls: type[Any]) -> bool:
     """Whether ``cls.__init__`` takes a ``video_processor`` (and so cannot be built without torchvision)."""
     return "video_processor" in inspect.signature(cls.__init__).parameters
 
 
-def _attributes_without_video(cls: type) -> list[str] | None:
+def _attributes_without_video(cls: type[Any]) -> list[str] | None:
     """The processor parts of ``cls`` minus the video processor, when the video processor comes last.
 
     The base ``__init__`` hands its parts to ``ProcessorMixin.__init__`` positionally, which pairs them with
@@ -49,7 +49,7 @@ def _attributes_without_video(cls: type) -> list[str] | None:
     return parts[:-1]
 
 
-def image_only_subclass(base: type) -> type:
+def image_only_subclass(base: type[Any]) -> type[Any]:
     """A subclass of processor class ``base`` that needs no video processor (``base`` if it needs none).
 
     Built once per class. Its ``__init__`` is generated with the parameters of ``base.__init__`` minus
@@ -104,7 +104,7 @@ def image_only_subclass(base: type) -> type:
     return sub
 
 
-def image_only_processor_class(model_type: str) -> type:
+def image_only_processor_class(model_type: str) -> type[Any]:
     """The image-only processor class for a transformers ``model_type`` (``qwen2_vl``, ``smolvlm``, ...)."""
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES, processor_class_from_name
 
@@ -162,7 +162,7 @@ def load_processor(path: str, config: Any, **kwargs: Any) -> Any:
     return sub.from_pretrained(path, **kwargs)
 
 
-def _processor_class_for(path: str, config: Any, kwargs: dict[str, Any]) -> type | None:
+def _processor_class_for(path: str, config: Any, kwargs: dict[str, Any]) -> type[Any] | None:
     """The processor class a folder names in its processor or preprocessor config, if any."""
     from transformers.models.auto.processing_auto import processor_class_from_name
     from transformers.processing_utils import ProcessorMixin

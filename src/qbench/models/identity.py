@@ -74,7 +74,7 @@ def _class_code(cls: type) -> str | None:
 
 def code_identity(model: Any) -> str | None:
     """``sha256:<hex>`` of the model's code, a volatile marker when unreadable, or None for qbench's own."""
-    cls = type(model)
+    cls: type = type(model)
     code = _class_code(cls)
     if code == "":
         return None

@@ -182,8 +182,8 @@ def _patch_features(mscn: np.ndarray, patch: int) -> np.ndarray:
     """The 18 NIQE features of every non-overlapping ``patch`` x ``patch`` block, shape (n_patches, 18)."""
     h, w = mscn.shape
     nh, nw = h // patch, w // patch
-    blocks = mscn[: nh * patch, : nw * patch].reshape(nh, patch, nw, patch).swapaxes(1, 2)
-    blocks = blocks.reshape(nh * nw, patch, patch)
+    tiles = mscn[: nh * patch, : nw * patch].reshape(nh, patch, nw, patch).swapaxes(1, 2)
+    blocks = tiles.reshape(nh * nw, patch, patch)
     # Patches are independent: doing them in chunks bounds the float64 temporaries (~50 MB) on large photos.
     chunk = max(1, _CHUNK_VALUES // (patch * patch))
     return np.vstack([_block_features(blocks[i : i + chunk]) for i in range(0, blocks.shape[0], chunk)])
