@@ -136,8 +136,13 @@ class CachedCaller:
 
 
 def decode(sample: Sample) -> tuple[tuple[Any, ...], tuple[str, ...]] | QBenchError:
-    """A sample's decoded images and their content keys, or the error naming the file."""
+    """A sample's decoded images and their content keys, or the error naming the file.
+
+    Videos (``extra["media"] == "video"``) are not decoded here: which frames to take is the task's choice,
+    so their paths go to the task as they are, keyed by the files' content."""
     try:
+        if sample.extra.get("media") == "video":
+            return tuple(sample.images), tuple(file_key(p) for p in sample.images)
         images = tuple(open_image(p, item=sample.id) for p in sample.images)
         keys = tuple(file_key(p) for p in sample.images)
         return images, keys

@@ -24,7 +24,15 @@ from qbench.data.dataset import Dataset, LoadOptions, load_dataset
 from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
-from qbench.models.base import load_model, model_fingerprint, model_info, model_name, require
+from qbench.models.base import (
+    images_needed,
+    load_model,
+    model_fingerprint,
+    model_info,
+    model_name,
+    require,
+    require_images,
+)
 from qbench.models.identity import volatile
 from qbench.pipeline import CachedCaller, local_batches
 from qbench.progress import Progress
@@ -133,6 +141,7 @@ def run(config: RunConfig) -> RunResult:
         model = loading.result()
         capability = require(model, task.needs, config.task)
         task.setup(capability, dataset)
+        require_images(model, images_needed(task, samples), config.task)
     except BaseException:
         early.close()
         raise

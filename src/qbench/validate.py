@@ -13,6 +13,7 @@ from typing import Any
 
 from qbench.data.dataset import Dataset, LoadOptions, detect_format, load_dataset
 from qbench.data.images import check_image
+from qbench.data.video import check_video
 from qbench.errors import DataError
 
 
@@ -53,9 +54,12 @@ def validate_dataset(spec: str, options: LoadOptions) -> tuple[list[str], Datase
     except DataError as exc:
         return [exc.one_line()], None
     paths: list[tuple[str, Path]] = [(s.id, p) for s in dataset.samples for p in s.images]
+    videos = {p for s in dataset.samples if s.extra.get("media") == "video" for p in s.images}
     unique = list(dict.fromkeys(paths))
     with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
-        reasons: list[Any] = list(pool.map(lambda sp: check_image(sp[1]), unique))
+        reasons: list[Any] = list(
+            pool.map(lambda sp: check_video(sp[1]) if sp[1] in videos else check_image(sp[1]), unique)
+        )
     for (sample_id, path), reason in zip(unique, reasons):
         if reason:
             problems.append(DataError(reason, file=path, item=sample_id, field="img_path").one_line())

@@ -39,6 +39,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     "hf-disk": ("qbench.data.hf_layout:read_hf_disk", "mcq"),
     "describe": ("qbench.data.descriptions:read_descriptions", "describe"),
     "image-folder": ("qbench.data.descriptions:read_image_folder", "describe"),
+    "abench": ("qbench.data.abench:read_abench_json", "mcq"),
+    "micbench": ("qbench.data.micbench:read_micbench", "mcq"),
+    "qbench-video": ("qbench.data.qbench_video:read_qbench_video", "video"),
 }
 
 
@@ -114,6 +117,8 @@ def detect_format(path: Path) -> str:
     if not items:
         raise DataError("no items in this file", file=path)
     first = items[0]
+    if "question" in first and (family := _family_format(first)):
+        return family
     if "question" in first:
         return "qbench2" if suffix == ".jsonl" or "_cat_" in str(first.get("img_path", "")) else "llvisionqa"
     if "gt_score" in first:
@@ -126,6 +131,17 @@ def detect_format(path: Path) -> str:
         item=0,
         hint="expected img_path with gt_score (A3), question (A1), or img_path alone (A2); or use --format",
     )
+
+
+def _family_format(first: dict[str, Any]) -> str | None:
+    """A-Bench, MICBench and Q-Bench-Video items, told apart by their own keys (protocol 9.5-9.7)."""
+    if "video_name" in first:
+        return "qbench-video"
+    if "category" in first and "answers" in first:
+        return "abench"
+    if isinstance(first.get("img_path"), list) and ("num_img" in first or len(first["img_path"]) > 2):
+        return "micbench"
+    return None
 
 
 def fingerprint_path(path: Path, extra: str = "") -> str:

@@ -227,19 +227,41 @@ def _samples_from_tables(
     samples: list[Sample] = []
     seen: set[str] = set()
     image_columns: tuple[str, ...] | None = None
+    abench = False
     for table in tables:
         if image_columns is None:
-            image_columns = _columns(table.schema.names, file)
+            abench = _is_abench(table.schema.names)
+            image_columns = ("image",) if abench else _columns(table.schema.names, file)
         for row in table.to_pylist():
-            sample = _row_sample(
-                row, len(samples), image_columns, file=file, store=store, root=root, lang=options.lang
-            )
+            if abench:
+                sample = _abench_row(row, len(samples), file=file, store=store, root=root, lang=options.lang)
+            else:
+                sample = _row_sample(
+                    row, len(samples), image_columns, file=file, store=store, root=root, lang=options.lang
+                )
             if sample.id in seen:
                 raise DataError("the same id appears twice", file=file, item=sample.id, field="id")
             seen.add(sample.id)
             samples.append(sample)
     warn_hidden(file, samples, options)
     return samples
+
+
+def _is_abench(names: Iterable[str]) -> bool:
+    from qbench.data.abench import is_abench_columns
+
+    return is_abench_columns(names)
+
+
+def _abench_row(
+    row: Mapping[str, Any], index: int, *, file: Path | str, store: ImageStore, root: Path, lang: str
+) -> Sample:
+    """An A-Bench-HF row (``category`` instead of type/concern codes): :mod:`qbench.data.abench`."""
+    from qbench.data.abench import row_sample
+
+    item = row.get("id", index)
+    path, name = _image_path(row.get("image"), store, root, file=file, item=item, field="image")
+    return row_sample(row, index, file=file, image=path, name=name, lang=lang)
 
 
 # --- parquet folders ---------------------------------------------------------------------------------------

@@ -45,6 +45,35 @@ def require(model: Any, needs: tuple[str, ...], task: str) -> str:
     )
 
 
+def require_images(model: Any, n_images: int, task: str) -> None:
+    """Refuse, before any work, a model that cannot take ``n_images`` images in one request.
+
+    A model says so by ``max_images`` (an int; ``py:`` classes set it as a class attribute, ``openai:`` takes
+    ``-M max_images=N``) or by ``check_images(n)`` raising :class:`CapabilityError` (``hf:`` renders one request
+    with ``n`` images through its processor and chat template, which refuse what the model cannot take).
+    """
+    if n_images <= 1:
+        return
+    limit = getattr(model, "max_images", None)
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < n_images:
+        raise CapabilityError(
+            f"model '{model_name(model)}' takes at most {limit} image(s) per request; "
+            f"task {task} sends {n_images}"
+        )
+    check = getattr(model, "check_images", None)
+    if callable(check):
+        check(n_images)
+
+
+def images_needed(task: Any, samples: Any) -> int:
+    """The most images one request of ``task`` carries: the task's own count (video frames) if it has one,
+    else the most images of a sample."""
+    count = getattr(task, "images_per_request", None)
+    if callable(count):
+        return int(count(samples))
+    return max((len(s.images) for s in samples), default=0)
+
+
 def model_name(model: Any) -> str:
     return str(getattr(model, "name", type(model).__name__))
 

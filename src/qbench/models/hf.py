@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qbench import startup
-from qbench.errors import MissingDependency, ModelError, QBenchError, UsageError
+from qbench.errors import CapabilityError, MissingDependency, ModelError, QBenchError, UsageError
 from qbench.models.base import parse_options
 from qbench.protocol import A3_PREFIX, KNOWN_LEVEL_WORDS
 from qbench.registry import did_you_mean
-from qbench.types import ImageSlot, Request
+from qbench.types import ImageSlot, Request, Text
 
 try:
     import torch
@@ -402,6 +402,21 @@ class HFModel:
             messages, chat_template=self._template, add_generation_prompt=True, tokenize=False
         )
         return join_reply(text, reply), images
+
+    def check_images(self, n: int) -> None:
+        """Refuse (one line) ``n`` images per request when the model's chat template or processor cannot take
+        them: one request with ``n`` small images is rendered and processed, without running the model."""
+        from PIL import Image
+
+        parts = tuple(p for i in range(n) for p in (Text(f"Image {i + 1}:"), ImageSlot(i)))
+        images = tuple(Image.new("RGB", (64, 64), (128, 128, 128)) for _ in range(n))
+        try:
+            self._encode_requests([Request(content=(*parts, Text("?")), images=images)], processor=None)
+        except Exception as exc:  # a template's raise_exception, a processor's token/image count check
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CapabilityError(
+                f"model '{self.name}' cannot take {n} images in one request: {reason}"
+            ) from None
 
     def _encode(self, texts: list[str], images: list[list[Any]], processor: Any = None) -> Any:
         """One processor call for the whole batch, left padded, on the model's device and dtype (on the CPU,

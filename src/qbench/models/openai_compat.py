@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from qbench.data.video import API_DETAIL, API_JPEG
 from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.base import parse_options
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
@@ -65,6 +66,7 @@ OPTIONS: dict[str, type] = {
     "top_logprobs": int,
     "max_response_mb": float,
     "malformed_retries": int,
+    "max_images": int,
 }
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -106,6 +108,7 @@ class Settings:
     top_logprobs: int = 20
     max_response_mb: float = 16.0  # a reply larger than this fails its sample (a runaway or hostile server)
     malformed_retries: int = 2  # a 200 reply that is not a chat completion is asked again this many times
+    max_images: int = 0  # the most images the server takes in one request (0: no limit known)
 
 
 class TokenScores(dict):  # type: ignore[type-arg]
@@ -164,6 +167,14 @@ def match_word(word: str, top: Mapping[str, float]) -> float | None:
     return None
 
 
+def attached_jpeg(image: Any) -> tuple[str, bool] | None:
+    """The data URL of JPEG bytes a task attached to an image (the official Q-Bench-Video frames), if any."""
+    data = getattr(image, "info", {}).get(API_JPEG) if hasattr(image, "info") else None
+    if not isinstance(data, bytes):
+        return None
+    return f"data:image/jpeg;base64,{base64.b64encode(data).decode('ascii')}", False
+
+
 def encode_image(image: Any, fmt: str, quality: int, max_side: int) -> tuple[str, bool]:
     """A PIL image as a data URL, and whether it was resized.
 
@@ -208,6 +219,7 @@ class OpenAICompatModel:
         self.server = server_label(settings.api_base)
         # Large batches keep every slot busy between the runner's calls; a few waves per batch hide the tail.
         self.batch_size = max(64, 4 * settings.concurrency)
+        self.max_images = settings.max_images or None  # models.base.require_images refuses more
         self._client: Any = None
         self._http: Any = None
         self._guard: GuardedBackend | None = None
@@ -390,16 +402,17 @@ class OpenAICompatModel:
             if isinstance(part, Text):
                 parts.append({"type": "text", "text": part.text})
             elif isinstance(part, ImageSlot):
+                image = request.images[part.index]
+                fixed = attached_jpeg(image)  # video frames: the official API bytes (qbench.data.video)
                 if part.index not in encoded:
-                    url, resized = encode_image(
-                        request.images[part.index], s.image_format, s.jpeg_quality, s.max_side
-                    )
+                    url, resized = fixed or encode_image(image, s.image_format, s.jpeg_quality, s.max_side)
                     encoded[part.index] = url
                     if resized:
                         self._count(resized_images=1)
                 image_url: dict[str, Any] = {"url": encoded[part.index]}
-                if s.image_detail:
-                    image_url["detail"] = s.image_detail
+                detail = getattr(image, "info", {}).get(API_DETAIL) if fixed else s.image_detail
+                if detail:
+                    image_url["detail"] = detail
                 parts.append({"type": "image_url", "image_url": image_url})
         if extra_text:
             parts.append({"type": "text", "text": extra_text})
@@ -764,7 +777,8 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     ``jpeg_quality`` (95), ``max_side`` (0 = no resize), ``image_detail`` (auto|low|high, omitted unless set),
     ``continue_final_message`` (true), ``top_logprobs`` (20), ``max_response_mb`` (16: a bigger reply fails
     its sample; 0 = no bound), ``malformed_retries`` (2: a 200 reply that is not a chat completion is asked
-    again this often, then the sample fails with the reason).
+    again this often, then the sample fails with the reason), ``max_images`` (0 = no limit: a task whose
+    requests carry more images is refused before it starts).
     """
     if not arg:
         raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
@@ -807,6 +821,7 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
         (settings.top_logprobs >= 2, "top_logprobs must be at least 2"),
         (settings.max_response_mb >= 0, "max_response_mb must be 0 (no bound) or more"),
         (settings.malformed_retries >= 0, "malformed_retries must be 0 or more"),
+        (settings.max_images >= 0, "max_images must be 0 (no limit) or more"),
     ]
     for ok, message in checks:
         if not ok:

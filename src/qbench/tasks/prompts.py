@@ -17,6 +17,8 @@ __all__ = ["A3_PREFIX", "A3_WORDS", "OPTION_LETTERS"]  # re-exported from qbench
 A1_PROMPT_VERSION = "a1-official-v1"
 A1_INSTRUCTION = {"en": "Choose between one of the options as follows:", "zh": "在下列选项中选择一个:"}
 PAIR_LABELS = ("The first image:", "The second image:")
+#: Labels before each image of a multi-image question (Q-Bench2 pairs, MICBench's 3-4 images; protocol 9.6).
+IMAGE_LABELS = ("The first image:", "The second image:", "The third image:", "The fourth image:")
 
 # A2 description (protocol 3)
 A2_PROMPT_VERSION = "a2-official-v1"
@@ -40,12 +42,13 @@ def a1_text(question: str, options: Sequence[str], lang: str = "en") -> str:
 
 
 def image_parts(n_images: int) -> tuple[Part, ...]:
-    """One image first; a pair as ``The first image:`` image ``The second image:`` image (protocol 8.1)."""
+    """One image first; several as ``The first image:`` image ``The second image:`` image ... (protocol 8.1,
+    9.6), up to ``The fourth image:``."""
     if n_images == 1:
         return (ImageSlot(0),)
-    if n_images == 2:
-        return (Text(PAIR_LABELS[0]), ImageSlot(0), Text(PAIR_LABELS[1]), ImageSlot(1))
-    raise ValueError(f"Q-Bench prompts take one or two images, not {n_images}")
+    if 2 <= n_images <= len(IMAGE_LABELS):
+        return tuple(part for i in range(n_images) for part in (Text(IMAGE_LABELS[i]), ImageSlot(i)))
+    raise ValueError(f"Q-Bench prompts take one to {len(IMAGE_LABELS)} images, not {n_images}")
 
 
 def a1_content(question: str, options: Sequence[str], n_images: int, lang: str = "en") -> tuple[Part, ...]:
