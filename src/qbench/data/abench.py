@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from qbench.data.base import LoadOptions
 from qbench.data.containment import image_path
-from qbench.data.dataset import LoadOptions
 from qbench.data.jsonfile import read_records
 from qbench.data.llvisionqa import check_answer_letter, check_answer_text, check_options, warn_hidden
 from qbench.errors import DataError
