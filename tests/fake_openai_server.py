@@ -60,6 +60,11 @@ class Reply:
     raw: bytes | None = None  # sent verbatim as the body (a hostile server: HTML, garbage)
     content_type: str = "application/json"
     trickle: float = 0.0  # seconds between the body's bytes (a server that trickles its reply)
+    # A full next-token distribution (a model behind the server): log-probs over token ids 0..V-1 and the
+    # text of each id. With it the server answers ``top_logprobs`` with the N most likely ids and, when it
+    # plays vLLM (``token_ids=True``), ``logprob_token_ids`` with exactly the ids asked for.
+    vocab_logprobs: Any = None
+    vocab: Any = None
 
     @classmethod
     def error(cls, status: int, message: str = "", retry_after: float | None = None) -> Reply:
@@ -120,7 +125,10 @@ class FakeOpenAIServer:
 
     ``latency`` is added to every chat completion (before the responder's own ``delay``); ``api_key`` makes
     the server demand ``Authorization: Bearer <key>`` (401 otherwise); ``logprobs=False`` plays a server
-    that ignores ``logprobs`` requests; ``model`` is what ``/v1/models`` lists; ``port`` (0: any free one)
+    that ignores ``logprobs`` requests; ``token_ids=True`` plays vLLM's ``logprob_token_ids`` (the log-probs of
+    exactly the ids asked for, from a reply's ``vocab_logprobs``) and ``return_tokens_as_token_ids``;
+    ``tokenizer(text, add_special_tokens) -> ids`` serves vLLM's ``POST /tokenize``; ``model`` is what
+    ``/v1/models`` lists; ``port`` (0: any free one)
     lets a test bring a server back on the address a run already knows (the URL is part of a run's identity).
     """
 
@@ -134,8 +142,13 @@ class FakeOpenAIServer:
         model: str = "fake-model",
         key: Callable[[Mapping[str, Any]], str] = user_text,
         port: int = 0,
+        token_ids: bool = False,
+        tokenizer: Callable[[str, bool], list[int]] | None = None,
     ) -> None:
         self.responder = responder
+        self.token_ids = token_ids  # honours vLLM's logprob_token_ids / return_tokens_as_token_ids
+        self.tokenizer = tokenizer  # serves vLLM's POST /tokenize (at the server root) when given
+        self.tokenize_calls = 0
         self.latency = latency
         self.api_key = api_key
         self.logprobs = logprobs
@@ -254,7 +267,9 @@ class FakeOpenAIServer:
 
     def _completion(self, body: Mapping[str, Any], reply: Reply, rid: int) -> dict[str, Any]:
         logprobs = None
-        if body.get("logprobs") and self.logprobs:
+        if body.get("logprobs") and self.logprobs and reply.vocab_logprobs is not None:
+            logprobs = self._vocab_logprobs(body, reply)
+        elif body.get("logprobs") and self.logprobs:
             top = dict(reply.top_logprobs) if reply.top_logprobs is not None else {reply.text: 0.0}
             n = int(body.get("top_logprobs") or 0)
             items = list(top.items())
@@ -295,6 +310,24 @@ class FakeOpenAIServer:
             ],
             "usage": usage,
         }
+
+    def _vocab_logprobs(self, body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+        """``choices[0].logprobs`` from a full distribution, the way vLLM builds it."""
+        values = [float(v) for v in reply.vocab_logprobs]
+        as_ids = self.token_ids and bool(body.get("return_tokens_as_token_ids"))
+
+        def entry(tid: int) -> dict[str, Any]:
+            text = f"token_id:{tid}" if as_ids else str(reply.vocab[tid])
+            return {"token": text, "logprob": values[tid], "bytes": list(text.encode())}
+
+        chosen = max(range(len(values)), key=values.__getitem__)
+        wanted = body.get("logprob_token_ids") if self.token_ids else None
+        if wanted:
+            listed = [int(t) for t in wanted if 0 <= int(t) < len(values)]
+        else:
+            n = int(body.get("top_logprobs") or 0)
+            listed = sorted(range(len(values)), key=lambda t: -values[t])[:n]
+        return {"content": [{**entry(chosen), "top_logprobs": [entry(t) for t in listed]}]}
 
 
 @dataclass
@@ -377,6 +410,15 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if self.path.rstrip("/") == "/tokenize" and server.tokenizer is not None:
+                body = json.loads(raw or b"{}")
+                with server._lock:
+                    server.tokenize_calls += 1
+                ids = server.tokenizer(
+                    str(body.get("prompt", "")), bool(body.get("add_special_tokens", True))
+                )
+                self._send(200, {"count": len(ids), "max_model_len": 4096, "tokens": ids})
+                return
             if self.path.rstrip("/") not in {"/v1/chat/completions", "/chat/completions"}:
                 self._send(404, _error_body(404, f"no route {self.path}"))
                 return

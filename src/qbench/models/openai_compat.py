@@ -43,6 +43,7 @@ from qbench.data.video import API_DETAIL, API_JPEG
 from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.base import parse_options
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
+from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, tokenize_url
 from qbench.redact import redact_url
 from qbench.types import ImageSlot, Request, Text
 
@@ -67,6 +68,7 @@ OPTIONS: dict[str, type] = {
     "max_response_mb": float,
     "malformed_retries": int,
     "max_images": int,
+    "logprobs": str,
 }
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -109,6 +111,9 @@ class Settings:
     max_response_mb: float = 16.0  # a reply larger than this fails its sample (a runaway or hostile server)
     malformed_retries: int = 2  # a 200 reply that is not a chat completion is asked again this many times
     max_images: int = 0  # the most images the server takes in one request (0: no limit known)
+    logprobs: str = (
+        "auto"  # exact level-word ids (auto|ids) or the top list only (top): qbench.models.token_ids
+    )
 
 
 class TokenScores(dict):  # type: ignore[type-arg]
@@ -118,9 +123,20 @@ class TokenScores(dict):  # type: ignore[type-arg]
     result: KeyError(...)") naming the word, instead of a silent 0 or a made-up value.
     """
 
-    def __init__(self, values: Mapping[str, float], top_n: int) -> None:
+    def __init__(
+        self,
+        values: Mapping[str, float],
+        top_n: int,
+        *,
+        source: str = "top-logprobs",
+        floor: float | None = None,
+    ) -> None:
         super().__init__(values)
         self.top_n = top_n
+        self.source = source  # "token-ids" (exact ids asked for) or "top-logprobs"
+        self.floor = (
+            floor  # the lowest log-prob the server listed: a bound for a missing word (-T missing=floor)
+        )
 
     def __missing__(self, word: str) -> float:
         raise KeyError(f"'{word}' is not among the {self.top_n} most likely next tokens the server returned")
@@ -242,7 +258,10 @@ class OpenAICompatModel:
             "score_requests": 0,
             "missing_words": 0,
             "samples_missing_words": 0,
+            "exact_scores": 0,
         }
+        self._word_ids: WordIds | None = None
+        self._ids_support = "not asked"  # what the server did with logprob_token_ids: "yes" or "no (...)"
 
     # -- identity ---------------------------------------------------------------------------------------------
 
@@ -269,6 +288,7 @@ class OpenAICompatModel:
                 "top_logprobs": s.top_logprobs,
                 "word_match": WORD_MATCH_VERSION,
                 "values": "log-probs",
+                "exact_ids": s.logprobs if s.continue_final_message else "top",
             },
         }
 
@@ -278,6 +298,11 @@ class OpenAICompatModel:
             out: dict[str, Any] = dict(self._usage)
         if out["score_requests"]:
             out["missing_rate"] = round(out["samples_missing_words"] / out["score_requests"], 6)
+            out["logprob_token_ids"] = self._ids_support
+            if self._word_ids is not None:
+                out["word_ids"] = self._word_ids.known()
+                if self._word_ids.unavailable:
+                    out["tokenize"] = self._word_ids.unavailable
         return out
 
     def close(self) -> None:
@@ -363,17 +388,22 @@ class OpenAICompatModel:
                     "logprobs": True,
                     "top_logprobs": s.top_logprobs,
                 }
+                ids = None
                 if s.continue_final_message:
                     messages = self._messages(request)
                     if request.assistant_prefix:
                         messages.append({"role": "assistant", "content": request.assistant_prefix})
                     kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+                    ids = self._exact_ids(request)
+                    if ids:
+                        kwargs["extra_body"]["logprob_token_ids"] = sorted(set(ids.values()))
+                        kwargs["extra_body"]["return_tokens_as_token_ids"] = True
                 else:
                     extra = A3_FALLBACK_INSTRUCTION.format(prefix=request.assistant_prefix.strip())
                     messages = self._messages(request, extra_text=extra if request.assistant_prefix else None)
                 kwargs["messages"] = messages
                 completion = self._complete(kwargs, abort, "score_tokens")
-                return self._read_logprobs(completion, request.words)
+                return self._read_logprobs(completion, request.words, ids)
 
             return run
 
@@ -419,7 +449,30 @@ class OpenAICompatModel:
         messages.append({"role": "user", "content": parts})
         return messages
 
-    def _read_logprobs(self, completion: Any, words: Sequence[str]) -> dict[str, float]:
+    def _exact_ids(self, request: Request) -> dict[str, int] | None:
+        """The token ids of the request's words from the server's tokenizer (None: ask by top list only)."""
+        if self.settings.logprobs == "top" or not request.words:
+            return None
+        with self._lock:
+            if self._word_ids is None:
+                client = self._client
+
+                def post(url: str, body: dict[str, Any]) -> Any:
+                    return client.post(url, body=body, cast_to=object)
+
+                self._word_ids = WordIds(post, tokenize_url(self.settings.api_base))
+        ids = self._word_ids.resolve(request.assistant_prefix, request.words)
+        if ids is None and self.settings.logprobs == "ids":
+            raise ModelError(
+                f"{self.name} at {self.server}: -M logprobs=ids needs the server's token ids, and "
+                f"{self._word_ids.unavailable or 'a word adds no token'}",
+                hint="-M logprobs=auto falls back to top_logprobs",
+            )
+        return ids
+
+    def _read_logprobs(
+        self, completion: Any, words: Sequence[str], ids: Mapping[str, int] | None = None
+    ) -> dict[str, float]:
         choice = completion.choices[0]
         content = getattr(getattr(choice, "logprobs", None), "content", None)
         if not content:
@@ -428,12 +481,34 @@ class OpenAICompatModel:
                 "logprobs with top_logprobs (e.g. vLLM)"
             )
         first = content[0]
-        top: dict[str, float] = {}
-        for entry in first.top_logprobs or []:
-            top.setdefault(entry.token, float(entry.logprob))
-        top.setdefault(first.token, float(first.logprob))  # the chosen token, if the top list left it out
+        entries = [(str(e.token), float(e.logprob)) for e in first.top_logprobs or []]
+        entries.append((str(first.token), float(first.logprob)))  # the chosen token, if the list left it out
+        listed = by_id(entries)
         values: dict[str, float] = {}
+        if ids:
+            values = {w: listed[i] for w, i in ids.items() if i in listed}
+            exact = len(values) == len(ids) and len(listed) >= len(set(ids.values()))
+            with self._lock:
+                if exact:
+                    self._ids_support = "yes"
+                elif self._ids_support != "yes":
+                    self._ids_support = "no (the reply does not list every id asked for)"
+            if exact:
+                self._count(score_requests=1, exact_scores=1)
+                return TokenScores(
+                    values, self.settings.top_logprobs, source="token-ids", floor=min(listed.values())
+                )
+            if self.settings.logprobs == "ids":
+                raise ModelError(
+                    f"{self.name} at {self.server} ignores logprob_token_ids (-M logprobs=ids needs it)",
+                    hint="-M logprobs=auto falls back to top_logprobs",
+                )
+        top: dict[str, float] = {}
+        for token, value in entries:
+            top.setdefault(token, value)
         for word in words:
+            if word in values:
+                continue
             value = match_word(word, top)
             if value is not None:
                 values[word] = value
@@ -441,7 +516,8 @@ class OpenAICompatModel:
         self._count(score_requests=1, missing_words=missing, samples_missing_words=int(missing > 0))
         if missing:
             log.debug("%s: %s not among the top log-probs %s", self.name, set(words) - set(values), top)
-        return TokenScores(values, self.settings.top_logprobs)
+        floor = min((v for _, v in entries), default=None)
+        return TokenScores(values, self.settings.top_logprobs, floor=floor)
 
     def _count(self, **deltas: int) -> None:
         with self._lock:
@@ -778,7 +854,9 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     ``continue_final_message`` (true), ``top_logprobs`` (20), ``max_response_mb`` (16: a bigger reply fails
     its sample; 0 = no bound), ``malformed_retries`` (2: a 200 reply that is not a chat completion is asked
     again this often, then the sample fails with the reason), ``max_images`` (0 = no limit: a task whose
-    requests carry more images is refused before it starts).
+    requests carry more images is refused before it starts), ``logprobs`` (auto: ask a vLLM server for the
+    log-probs of the level words' exact token ids, else read ``top_logprobs``; ids: require that; top: never
+    ask; :mod:`qbench.models.token_ids`).
     """
     if not arg:
         raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
@@ -822,6 +900,7 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
         (settings.max_response_mb >= 0, "max_response_mb must be 0 (no bound) or more"),
         (settings.malformed_retries >= 0, "malformed_retries must be 0 or more"),
         (settings.max_images >= 0, "max_images must be 0 (no limit) or more"),
+        (settings.logprobs in LOGPROB_MODES, f"logprobs must be one of {', '.join(LOGPROB_MODES)}"),
     ]
     for ok, message in checks:
         if not ok:
