@@ -111,9 +111,7 @@ class Settings:
     max_response_mb: float = 16.0  # a reply larger than this fails its sample (a runaway or hostile server)
     malformed_retries: int = 2  # a 200 reply that is not a chat completion is asked again this many times
     max_images: int = 0  # the most images the server takes in one request (0: no limit known)
-    logprobs: str = (
-        "auto"  # exact level-word ids (auto|ids) or the top list only (top): qbench.models.token_ids
-    )
+    logprobs: str = "auto"  # exact word ids (auto|ids) or the top list only (top): models.token_ids
 
 
 class TokenScores(dict):  # type: ignore[type-arg]
@@ -504,8 +502,8 @@ class OpenAICompatModel:
                     hint="-M logprobs=auto falls back to top_logprobs",
                 )
         top: dict[str, float] = {}
-        for token, value in entries:
-            top.setdefault(token, value)
+        for token, logprob in entries:
+            top.setdefault(token, logprob)
         for word in words:
             if word in values:
                 continue

@@ -51,7 +51,7 @@ def logistic4(x: Any, b1: float, b2: float, b3: float, b4: float) -> Any:
     return (b1 - b2) / (1 + np.exp(-(x - b3) / b4)) + b2
 
 
-def deqa_init(pred: Sequence[float], gt: Sequence[float]) -> tuple[float, float, float, float]:
+def deqa_init(pred: Sequence[float] | Any, gt: Sequence[float] | Any) -> tuple[float, float, float, float]:
     """DeQA's start: ``[max(y), min(y), mean(x), std(x) / 4]`` (numpy's population std)."""
     import numpy as np
 
