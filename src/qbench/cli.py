@@ -94,7 +94,19 @@ ALLOW_OUTSIDE = click.option(
 @click.option("--batch-size", type=int, default=None)
 @click.option("--concurrency", type=int, default=None, help="Requests in flight for API models (default 16).")
 @click.option(
-    "--workers", type=int, default=None, help="Image decode threads (default: CPU count, at most 8)."
+    "--decode-threads", type=int, default=None, help="Image decode threads (default: CPU count, at most 8)."
+)
+@click.option(
+    "--ray-workers",
+    type=int,
+    default=None,
+    help="Model replicas under --executor ray (default: one per GPU, else one per CPU).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Deprecated: --decode-threads locally, --ray-workers under Ray.",
 )
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None)
 @click.option("--shard", default=None, help="K/N: run the K-th of N deterministic slices (merge them after).")

@@ -5,6 +5,7 @@ The CLI and the Python API build the same RunConfig and call the same :func:`qbe
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -13,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from qbench.errors import DataError, UsageError
+from qbench.options import convert, setting_kind
 from qbench.registry import did_you_mean
+
+log = logging.getLogger("qbench")
 
 
 @dataclass
@@ -27,7 +31,13 @@ class RunConfig:
     limit: int | None = None
     batch_size: int | None = None
     concurrency: int = 16
-    workers: int | None = None  # image decode workers (default: the CPU count)
+    decode_threads: int | None = (
+        None  # image decode threads of a local run (default: the CPU count, at most 8)
+    )
+    ray_workers: int | None = None  # model replicas under --executor ray (default: one per GPU, else per CPU)
+    workers: int | None = (
+        None  # deprecated: decode_threads locally, ray_workers under Ray (see __post_init__)
+    )
     executor: str = "local"
     shard: str | None = None  # "K/N", 1-based K
     cache: bool = True
@@ -61,10 +71,32 @@ class RunConfig:
             raise UsageError("--batch-size must be at least 1")
         if self.concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
-        if self.workers is not None and self.workers < 1:
-            raise UsageError("--workers must be at least 1 (leave it out for the CPU count, at most 8)")
+        if self.workers is not None:
+            self._replace_workers()
+        if self.decode_threads is not None and self.decode_threads < 1:
+            raise UsageError(
+                "--decode-threads must be at least 1 (leave it out for the CPU count, at most 8)"
+            )
+        if self.ray_workers is not None and self.ray_workers < 1:
+            raise UsageError("--ray-workers must be at least 1 (leave it out for one per GPU, else per CPU)")
         if self.shard is not None:
             parse_shard(self.shard)
+
+    def _replace_workers(self) -> None:
+        """``workers`` meant decode threads locally but model replicas under Ray: each meaning has its own
+        setting now. The old one still works, with one deprecation line, and is stored as the new one."""
+        if self.workers is not None and self.workers < 1:
+            raise UsageError("--workers must be at least 1 (leave it out for the CPU count, at most 8)")
+        new = "ray_workers" if self.executor == "ray" else "decode_threads"
+        log.warning(
+            "--workers (the workers setting) is deprecated: it means --%s here (%s); "
+            "use --decode-threads for image decode threads and --ray-workers for Ray model replicas",
+            new.replace("_", "-"),
+            "Ray model replicas" if new == "ray_workers" else "image decode threads",
+        )
+        if getattr(self, new) is None:
+            setattr(self, new, self.workers)
+        self.workers = None
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -79,17 +111,14 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:
-    text = str(kind)
+    """A ``QBENCH_*`` value as the setting's type, through the one option parser (:mod:`qbench.options`)."""
+    converter = setting_kind(kind)
+    if converter is None or (converter is int and isinstance(value, int)):
+        return value
     try:
-        if "int" in text and not isinstance(value, int):
-            return int(value)
-        if "bool" in text and isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        if "dict" in text and isinstance(value, str):
-            return dict(pair.split("=", 1) for pair in value.split(",") if pair)
-    except ValueError:
+        return convert(value, converter)
+    except (TypeError, ValueError):
         raise UsageError(f"setting '{name}' has a bad value {value!r}") from None
-    return value
 
 
 def _check_type(key: str, value: Any, kind: Any, path: Path) -> None:

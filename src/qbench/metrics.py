@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -95,6 +95,39 @@ def grouped_correlations(
     return {key: float(np.mean([part[key] for part in parts])) for key in parts[0]}
 
 
+#: Resample matrices are built in chunks of about this many indices (32 MB of int64).
+RESAMPLE_CELLS = 4_000_000
+
+
+def resample_indices(strata: Sequence[np.ndarray], resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap index matrices (resamples x n), drawn within each stratum, in memory-bounded chunks.
+
+    The one resampler of qbench: run metrics (:func:`bootstrap_interval`) and paired comparisons
+    (``qbench.report.compare``) draw through it. With one stratum, row ``i`` is exactly what the ``i``-th of
+    ``resamples`` calls ``rng.integers(0, n, size=n)`` draws (the generator's stream does not depend on the
+    chunking), so an interval never depends on the chunk size.
+    """
+    rng = np.random.default_rng(seed)
+    n = sum(len(s) for s in strata)
+    chunk = max(1, min(resamples, RESAMPLE_CELLS // max(n, 1)))
+    done = 0
+    while done < resamples:
+        k = min(chunk, resamples - done)
+        yield np.concatenate([s[rng.integers(0, len(s), size=(k, len(s)))] for s in strata], axis=1)
+        done += k
+
+
+def percentile_interval(values: np.ndarray | Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of the finite ``values`` (NaN, NaN when none is finite)."""
+    array = np.asarray(values, dtype=float)
+    finite = array[np.isfinite(array)]
+    if not len(finite):
+        return (math.nan, math.nan)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(finite, [tail, 100 - tail])
+    return (float(lo), float(hi))
+
+
 def bootstrap_interval(
     statistic: Callable[[np.ndarray], float],
     n: int,
@@ -109,19 +142,12 @@ def bootstrap_interval(
     """
     if n < 3:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    values = []
+    values: list[float] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(resamples):
-            value = statistic(rng.integers(0, n, size=n))
-            if math.isfinite(value):
-                values.append(value)
-    if not values:
-        return (math.nan, math.nan)
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return (float(lo), float(hi))
+        for rows in resample_indices([np.arange(n)], resamples, seed):
+            values.extend(statistic(row) for row in rows)
+    return percentile_interval(values, level)
 
 
 def fast_srcc(pred: np.ndarray, gt: np.ndarray) -> float:

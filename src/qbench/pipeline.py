@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +58,7 @@ class CachedCaller:
         self.model = model
         self.capability = capability
         self.cache = cache
-        self.fingerprint = model_fingerprint(model)
+        self.fingerprint = model_fingerprint(model)  # computed once per model object (models.base.identify)
         self.hits = 0
         self.can_prepare = callable(getattr(model, "prepare", None)) and capability != "quality"
         self.can_stream = callable(getattr(model, "stream", None)) and capability != "quality"
@@ -177,14 +177,17 @@ def prepare_batch(task: Any, caller: CachedCaller, batch: list[Sample], decoded:
     return prepared
 
 
-def stream_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> Iterator[list[Record]]:
-    """Records of a prepared batch in groups, as the model's answers arrive (errors included).
+def stream_batch(
+    task: Any, caller: CachedCaller, prepared: PreparedBatch, positions: Mapping[str, int]
+) -> Iterator[list[Record]]:
+    """Records of a prepared batch in groups, as the model's answers arrive (errors included); each record
+    is made once, with its sample's ``index`` (position in the dataset) from ``positions``.
 
     A failure of the model call fails the samples not yet answered (recorded, retried on resume); a
     configuration error or :class:`StopRun` stops the run instead.
     """
     if prepared.errors:
-        yield [Record(sid, {}, error=err) for sid, err in prepared.errors.items()]
+        yield [Record(sid, {"index": positions[sid]}, error=err) for sid, err in prepared.errors.items()]
     if not prepared.ready:
         return
     requests = [req for _, req in prepared.ready]
@@ -192,7 +195,7 @@ def stream_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> It
     try:
         for group in caller.stream(requests, prepared.keys, prepared.found, prepared.prepared):
             waiting.difference_update(i for i, _ in group)
-            yield [_record(task, prepared.ready[i][0], result) for i, result in group]
+            yield [_record(task, prepared.ready[i][0], result, positions) for i, result in group]
         return
     except StopRun:
         raise
@@ -203,27 +206,33 @@ def stream_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> It
     except Exception as exc:  # a model failure on this batch: recorded, retried on resume
         log.debug("model call failed", exc_info=True)
         failure = exc
-    yield [_record(task, prepared.ready[i][0], failure) for i in sorted(waiting)]
+    yield [_record(task, prepared.ready[i][0], failure, positions) for i in sorted(waiting)]
 
 
-def _record(task: Any, sample: Sample, result: Any) -> Record:
+def _record(task: Any, sample: Sample, result: Any, positions: Mapping[str, int]) -> Record:
+    index = {"index": positions[sample.id]}
     if isinstance(result, BaseException):  # errors may quote a URL a user typed: no credentials in records
-        return Record(sample.id, {}, error=redact_text(f"{type(result).__name__}: {result}"))
+        return Record(sample.id, index, error=redact_text(f"{type(result).__name__}: {result}"))
     try:
-        return Record(sample.id, task.output(sample, result))
+        return Record(sample.id, index | task.output(sample, result))
     except (KeyError, TypeError, ValueError) as exc:
-        return Record(sample.id, {}, error=f"unusable model result: {exc!r}")
+        return Record(sample.id, index, error=f"unusable model result: {exc!r}")
 
 
-def finish_batch(task: Any, caller: CachedCaller, prepared: PreparedBatch) -> list[Record]:
+def finish_batch(
+    task: Any, caller: CachedCaller, prepared: PreparedBatch, positions: Mapping[str, int]
+) -> list[Record]:
     """Run the model on a prepared batch; one record per sample, errors included, in batch order."""
-    records = {r.id: r for group in stream_batch(task, caller, prepared) for r in group}
+    records = {r.id: r for group in stream_batch(task, caller, prepared, positions) for r in group}
     return [records[s.id] for s in prepared.batch]
 
 
-def run_batch(task: Any, caller: CachedCaller, batch: list[Sample]) -> list[Record]:
+def run_batch(
+    task: Any, caller: CachedCaller, batch: list[Sample], positions: Mapping[str, int]
+) -> list[Record]:
     """All stages of one batch in the calling thread (Ray workers, tests)."""
-    return finish_batch(task, caller, prepare_batch(task, caller, batch, [decode(s) for s in batch]))
+    prepared = prepare_batch(task, caller, batch, [decode(s) for s in batch])
+    return finish_batch(task, caller, prepared, positions)
 
 
 def default_workers() -> int:
@@ -248,13 +257,14 @@ def local_batches(
     batch_size: int,
     task: Any,
     caller: CachedCaller,
-    workers: int | None,
+    positions: Mapping[str, int],
+    decode_threads: int | None,
     early: Any = None,
 ) -> Iterator[list[Record]]:
-    """Records as they are made (a batch, or an API model's answers as they arrive), decoding and preparing
-    up to PREFETCH_BATCHES batches ahead of the model."""
+    """Records as they are made (a batch, or an API model's answers as they arrive), decoding (in
+    ``decode_threads`` threads) and preparing up to PREFETCH_BATCHES batches ahead of the model."""
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    decoders = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="decode")
+    decoders = ThreadPoolExecutor(decode_threads or default_workers(), thread_name_prefix="decode")
     preparer = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="prepare")
     pending: deque[Future[PreparedBatch]] = deque()
 
@@ -277,13 +287,13 @@ def local_batches(
                 index += 1
             prepared = pending.popleft().result()
             if not prepared.early:
-                yield from stream_batch(task, caller, prepared)
+                yield from stream_batch(task, caller, prepared, positions)
                 continue
-            records = [r for group in stream_batch(task, caller, prepared) for r in group]
+            records = [r for group in stream_batch(task, caller, prepared, positions) for r in group]
             if any(not r.ok and r.id not in prepared.errors for r in records):
                 # the start-up pre-processing failed in the model; without pixels, do this batch again
                 log.debug("a batch pre-processed at start-up failed; decoding it again")
-                records = finish_batch(task, caller, plain(prepared.batch))
+                records = finish_batch(task, caller, plain(prepared.batch), positions)
             yield records
     finally:
         for future in pending:

@@ -8,8 +8,6 @@ flight.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import platform
 import time
@@ -20,27 +18,20 @@ from typing import Any
 
 from qbench.cache import ResponseCache
 from qbench.config import RunConfig, parse_shard
-from qbench.data.dataset import Dataset, LoadOptions, load_dataset
+from qbench.data.dataset import load_dataset
 from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
-from qbench.models.base import (
-    images_needed,
-    load_model,
-    model_fingerprint,
-    model_info,
-    model_name,
-    require,
-    require_images,
-)
-from qbench.models.identity import volatile
+from qbench.models.base import identify, images_needed, load_model, require, require_images
 from qbench.pipeline import CachedCaller, local_batches
+from qbench.plan import Plan, adapter_settings, load_options, make_plan
+from qbench.plan import fingerprint as fingerprint  # re-exported: derived runs (merge, rescoring) use it
 from qbench.progress import Progress
-from qbench.redact import redact_options, redact_text
+from qbench.redact import redact_text
 from qbench.registry import TASKS
 from qbench.startup import EarlyWork, StagedLoad
-from qbench.store import Run, slug
-from qbench.types import Record, Sample
+from qbench.store import Run
+from qbench.types import Sample
 from qbench.version import __version__
 
 log = logging.getLogger("qbench")
@@ -69,10 +60,6 @@ def select(samples: Sequence[Sample], limit: int | None, shard: str | None) -> l
     return chosen
 
 
-def fingerprint(parts: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def _preload(module: str) -> None:
     """Import ``module`` in a background thread while the model works (the import lock makes a later
     ``import`` wait for it, so this is always safe)."""
@@ -96,108 +83,58 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def model_options(config: RunConfig, *, judge: bool = False) -> dict[str, str]:
-    """The ``-M`` (or ``-J``) options plus what run-level flags mean for an API model (--api-base, --concurrency)."""
-    spec = config.judge if judge else config.model
-    options = dict(config.judge_options if judge else config.model_options)
-    if isinstance(spec, str) and spec.startswith("openai:"):
-        if config.api_base:
-            options.setdefault("api_base", config.api_base)
-        options.setdefault("concurrency", str(config.concurrency))
-    return options
-
-
-def _redacted(options: dict[str, str]) -> dict[str, str]:
-    """Options as written to the manifest: secrets never reach a file others may read."""
-    return redact_options(options)
-
-
 def run(config: RunConfig) -> RunResult:
     """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
     task = TASKS.get(config.task)(config.task_options)
-    # The model loads in the background while the data file is read, the first images are decoded and, once
-    # its processor works, pre-processed (qbench.startup). Model and capability errors still come first.
-    loading = StagedLoad(load_model, config.model, model_options(config))
+    settings = adapter_settings(config)
+    # The model loads while the data file is read: in a background thread, where the first images are also
+    # decoded and, once its processor works, pre-processed (qbench.startup); or, under Ray, on the replicas
+    # (the driver never loads it). Model and capability errors still come first.
+    replicas: Any = None
+    loading: StagedLoad | None = None
+    if config.executor == "ray":
+        from qbench.executors.ray_executor import RayPool
+
+        replicas = RayPool(config.model, config.model_options, settings, config.ray_workers)
+    else:
+        loading = StagedLoad(load_model, config.model, config.model_options, settings)
+    early = EarlyWork([], None, loading)
+    model = judge = None
     try:
-        dataset = load_dataset(
-            config.data,
-            LoadOptions(
-                split=config.split,
-                images=config.images,
-                format=config.format,
-                lang=config.lang,
-                image_column=config.image_column,
-                mos_column=config.mos_column,
-                encoding=config.encoding,
-            ),
-        )
-    except QBenchError:
-        require(loading.result(), task.needs, config.task)
-        raise
-    samples = select(dataset.samples, config.limit, config.shard)
-    early = EarlyWork(samples if config.executor == "local" else [], config.workers, loading)
-    try:
-        early.plan(loading.partial(), task, config.task, dataset, config.batch_size)
-        model = loading.result()
-        capability = require(model, task.needs, config.task)
+        try:
+            dataset = load_dataset(config.data, load_options(config))
+        except QBenchError:
+            require(replicas.describe() if replicas else _loaded(loading), task.needs, config.task)
+            raise
+        samples = select(dataset.samples, config.limit, config.shard)
+        if loading is not None:
+            early = EarlyWork(samples, config.decode_threads, loading)
+            early.plan(loading.partial(), task, config.task, dataset, config.batch_size)
+            model = loading.result()
+        model_id = replicas.describe() if replicas else identify(model)
+        capability = require(model_id, task.needs, config.task)
         task.setup(capability, dataset)
-        require_images(model, images_needed(task, samples), config.task)
+        needed = images_needed(task, samples)
+        if replicas is not None:
+            replicas.require_images(needed, config.task)
+        else:
+            require_images(model, needed, config.task)
+        if config.judge is not None:
+            if not callable(getattr(task, "judge", None)):
+                raise UsageError(f"task {config.task} takes no --judge")
+            judge = load_model(config.judge, config.judge_options, settings)
+            require(judge, ("generate",), "judge")
+            task.set_judge(judge)
+        plan = make_plan(
+            config, dataset, len(samples), task.manifest(), model_id, identify(judge) if judge else None
+        )
+        if replicas is not None:
+            replicas.setup(config.task, config.task_options, capability, dataset, plan.cacheable)
+        store = Run.open(plan.path, plan.manifest(_versions()))
     except BaseException:
-        early.close()
+        _close(early, replicas, model, judge)
         raise
-    judge = None
-    if config.judge is not None:
-        if not callable(getattr(task, "judge", None)):
-            raise UsageError(f"task {config.task} takes no --judge")
-        judge = load_model(config.judge, model_options(config, judge=True))
-        require(judge, ("generate",), "judge")
-        task.set_judge(judge)
-    task_info = task.manifest()
-    identity = {
-        "task": task_info,
-        "model": model_fingerprint(model),
-        "dataset": dataset.fingerprint,
-        "split": dataset.split,
-        "limit": config.limit,
-        "shard": config.shard,
-    }
-    fp = fingerprint(identity)
-    path = config.out / config.task / slug(model_name(model)) / slug(dataset.name) / fp
-    manifest = {
-        "task": config.task,
-        "model": model_name(model),
-        "model_info": model_info(model),
-        "dataset": dataset.name,
-        "dataset_info": {
-            "path": str(dataset.path) if dataset.path else None,
-            "format": dataset.format,
-            "fingerprint": dataset.fingerprint,
-            "size": len(dataset),
-            **dataset.info,
-        },
-        "split": dataset.split,
-        "task_info": task_info,
-        "fingerprint": fp,
-        "config": {
-            k: redact_text(v) if isinstance(v, str) else v
-            for k, v in asdict(config).items()
-            if k not in {"model", "judge", "data"}
-        }
-        | {
-            "model_options": _redacted(config.model_options),
-            "judge_options": _redacted(config.judge_options),
-            "model": str(config.model) if isinstance(config.model, str) else model_name(model),
-            "judge": str(config.judge) if config.judge is not None else None,
-            "data": str(config.data),
-        },
-        "n": len(samples),
-        "identity": identity,
-        "versions": _versions(),
-        "judge_info": model_info(judge) if judge is not None else None,
-    }
-    store = Run.open(path, manifest)
-    # a model whose code cannot be read has no stable identity: its answers must never be reused
-    cache = ResponseCache(enabled=config.cache and not volatile(model) and not volatile(judge))
+    cache = ResponseCache(enabled=plan.cacheable)
     interruptions = Interruptions()
     try:
         if not samples:
@@ -205,7 +142,7 @@ def run(config: RunConfig) -> RunResult:
             store.update(status="unusable", error=reason)
             raise UnusableRun(f"unusable run: {reason}; recorded in {store.path}")
         with interruptions:
-            return _execute(store, task, model, capability, dataset, samples, config, cache, judge, early)
+            return _execute(store, plan, task, model, replicas, capability, samples, cache, judge, early)
     except KeyboardInterrupt:
         saved = len(store.done_ids() & {s.id for s in samples})
         how = interruptions.received or "interrupted"
@@ -219,46 +156,55 @@ def run(config: RunConfig) -> RunResult:
             store.fail(redact_text(str(exc) or type(exc).__name__))
         raise
     finally:
-        early.close()
         store.close()
         cache.close()
-        for used in (model, judge):
-            if callable(getattr(used, "close", None)):
-                used.close()
+        _close(early, replicas, model, judge)
+
+
+def _loaded(loading: StagedLoad | None) -> Any:
+    assert loading is not None
+    return loading.result()
+
+
+def _close(early: EarlyWork, replicas: Any, model: Any, judge: Any) -> None:
+    early.close()
+    if replicas is not None:
+        replicas.close()
+    for used in (model, judge):
+        if callable(getattr(used, "close", None)):
+            used.close()
 
 
 def _execute(
     store: Run,
+    plan: Plan,
     task: Any,
     model: Any,
+    replicas: Any,
     capability: str,
-    dataset: Dataset,
     samples: list[Sample],
-    config: RunConfig,
     cache: ResponseCache,
     judge: Any,
     early: EarlyWork,
 ) -> RunResult:
+    config, dataset = plan.config, plan.dataset
     started = time.monotonic()
     _preload("scipy.stats")  # the metrics need it at the end; importing it costs ~0.5 s of start-up otherwise
     done = store.done_ids()
     todo = [s for s in samples if s.id not in done]
     early.keep(todo)
-    batch_size = config.batch_size or int(getattr(model, "batch_size", 8))
+    batch_size = config.batch_size or plan.model.batch_size or 8
     positions = {s.id: i for i, s in enumerate(dataset.samples)}
     failed_in_a_row = 0
     succeeded = 0
-    label = f"{config.task} {model_name(model)} {dataset.name}"
-    caller = CachedCaller(model, capability, cache)
-    if config.executor == "ray":
-        from qbench.executors.ray_executor import RayBatches
-
-        batches: Any = RayBatches(todo, batch_size, task, config, capability, dataset, model_options(config))
+    label = f"{config.task} {plan.model.name} {dataset.name}"
+    if replicas is not None:
+        batches = replicas.batches(todo, batch_size, positions)
     else:
-        batches = local_batches(todo, batch_size, task, caller, config.workers, early)
+        caller = CachedCaller(model, capability, cache)
+        batches = local_batches(todo, batch_size, task, caller, positions, config.decode_threads, early)
     with Progress(len(todo), label, config.progress) as progress:
         for records in batches:
-            records = [Record(r.id, {"index": positions[r.id], **r.output}, r.error) for r in records]
             store.append(records)
             for record in records:
                 failed_in_a_row = 0 if record.ok else failed_in_a_row + 1
@@ -267,6 +213,7 @@ def _execute(
                 first = next(r.error for r in records if r.error)
                 raise RunError(f"every sample failed so far, so the run stops here; last error: {first}")
             progress.advance(len(records))
+    hits = replicas.cache_hits if replicas is not None else caller.hits
     if judge is not None:
         _judge_phase(store, task, judge, samples, cache)
     latest = store.records()
@@ -277,7 +224,7 @@ def _execute(
         "computed": len(todo),
         "skipped_finished": len(samples) - len(todo),
         "errors": len(failed),
-        "cache_hits": caller.hits + getattr(batches, "cache_hits", 0),
+        "cache_hits": hits,
         "seconds": round(time.monotonic() - started, 3),
         "startup": asdict(early.stats),
     }

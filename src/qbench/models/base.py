@@ -19,12 +19,15 @@ each one at once (the API adapter has it: a kill then loses only the requests in
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from qbench.errors import CapabilityError, UsageError
-from qbench.registry import MODELS, did_you_mean
+from qbench.errors import CapabilityError
+from qbench.options import parse_options as parse_options  # re-exported: adapters took it from here
+from qbench.registry import MODELS
 from qbench.types import CAPABILITIES
 
 
@@ -33,13 +36,15 @@ def capabilities(model: Any) -> set[str]:
 
 
 def require(model: Any, needs: tuple[str, ...], task: str) -> str:
-    """The first capability of ``needs`` the model has; otherwise a clear error before any data is loaded."""
-    have = capabilities(model)
+    """The first capability of ``needs`` the model (or its :class:`Identity`) has; otherwise a clear error
+    before any data is loaded."""
+    have = model.capabilities if isinstance(model, Identity) else capabilities(model)
     for cap in needs:
         if cap in have:
             return cap
+    name = model.name if isinstance(model, Identity) else model_name(model)
     raise CapabilityError(
-        f"model '{model_name(model)}' cannot run task {task}: it needs "
+        f"model '{name}' cannot run task {task}: it needs "
         + " or ".join(f"'{c}'" for c in needs)
         + f", and it has {', '.join(sorted(have)) or 'no capability'}"
     )
@@ -78,46 +83,64 @@ def model_name(model: Any) -> str:
     return str(getattr(model, "name", type(model).__name__))
 
 
-def model_info(model: Any) -> dict[str, Any]:
-    """What identifies a model: its name, ``info()`` (else its class) and, for a user's class, its code and
-    the ``-M`` options it was built with."""
-    from qbench.models.identity import code_identity, options_identity
+@dataclass(frozen=True)
+class Identity:
+    """What a run needs to know about a model, worked out once per model object (:func:`identify`).
 
+    ``info`` and ``fingerprint`` identify the answers (run folder, resume, response cache); ``volatile``: its
+    code cannot be read, so its answers are never cached; ``capabilities`` and ``batch_size`` let a plan check
+    and size a run without holding the model itself (a Ray driver holds only this).
+    """
+
+    name: str
+    info: dict[str, Any]
+    fingerprint: str
+    volatile: bool
+    capabilities: frozenset[str]
+    batch_size: int | None = None
+
+
+def identify(model: Any) -> Identity:
+    """The model's :class:`Identity`, computed on first use and remembered for as long as the object lives.
+
+    A model's identity must not change while it runs (the HF adapter works out its level tokens at load time
+    for this reason), so every layer (runner, pipeline, judging) asks here instead of recomputing it.
+    """
+    from qbench.models.identity import code_identity, options_identity, recall, remember, volatile
+
+    known = recall(model)
+    if known is not None:
+        return known
     info = model.info() if callable(getattr(model, "info", None)) else {"class": type(model).__qualname__}
     code = code_identity(model)
     options = options_identity(model)
-    return {
+    full = {
         "name": model_name(model),
         **info,
         **({"code": code} if code else {}),
         **({"options": options} if options else {}),
     }
+    size = getattr(model, "batch_size", None)
+    identity = Identity(
+        name=model_name(model),
+        info=full,
+        fingerprint=hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:16],
+        volatile=volatile(model),
+        capabilities=frozenset(capabilities(model)),
+        batch_size=int(size) if isinstance(size, int | float) and not isinstance(size, bool) else None,
+    )
+    remember(model, identity)
+    return identity
+
+
+def model_info(model: Any) -> dict[str, Any]:
+    """What identifies a model: its name, ``info()`` (else its class) and, for a user's class, its code and
+    the ``-M`` options it was built with."""
+    return dict(identify(model).info)
 
 
 def model_fingerprint(model: Any) -> str:
-    blob = json.dumps(model_info(model), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def parse_options(options: Mapping[str, str], allowed: Mapping[str, type], adapter: str) -> dict[str, Any]:
-    """Validate ``-M key=value`` options against what an adapter accepts, converting their types."""
-    out: dict[str, Any] = {}
-    for key, raw in options.items():
-        if key not in allowed:
-            raise UsageError(
-                f"model option '{key}' is not known to {adapter}", hint=did_you_mean(key, sorted(allowed))
-            )
-        kind = allowed[key]
-        try:
-            if kind is bool:
-                if str(raw).lower() not in {"1", "0", "true", "false", "yes", "no"}:
-                    raise ValueError(raw)
-                out[key] = str(raw).lower() in {"1", "true", "yes"}
-            else:
-                out[key] = kind(raw)
-        except (TypeError, ValueError):
-            raise UsageError(f"model option '{key}={raw}' for {adapter} must be a {kind.__name__}") from None
-    return out
+    return identify(model).fingerprint
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -128,10 +151,32 @@ def split_spec(spec: str) -> tuple[str, str]:
     return spec, ""
 
 
-def load_model(spec: str | Any, options: Mapping[str, str] | None = None) -> Any:
-    """A model from a spec string (or an already-built model object, returned as is)."""
+def load_model(
+    spec: str | Any, options: Mapping[str, str] | None = None, settings: Mapping[str, Any] | None = None
+) -> Any:
+    """A model from a spec string (or an already-built model object, returned as is).
+
+    ``options`` are the ``-M`` strings, checked by the adapter; ``settings`` are typed run-level settings
+    (``api_base``, ``concurrency``: :func:`qbench.plan.adapter_settings`), passed only to a factory that
+    declares them as keyword-only parameters (``openai:`` does; a plugin's ``create(arg, options)`` gets none).
+    """
     if not isinstance(spec, str):
         return spec
     name, arg = split_spec(spec)
     factory = MODELS.get(name)
-    return factory(arg, dict(options or {}))
+    return factory(arg, dict(options or {}), **_taken(factory, settings or {}))
+
+
+def _taken(factory: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings ``factory`` names as keyword-only parameters (None values: not given)."""
+    if not settings:
+        return {}
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        key: value
+        for key, value in settings.items()
+        if value is not None and key in params and params[key].kind is inspect.Parameter.KEYWORD_ONLY
+    }

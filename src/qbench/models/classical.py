@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qbench.models.base import parse_options
+from qbench.options import parse_options
 from qbench.types import Request
 
 

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from qbench import startup
 from qbench.errors import CapabilityError, MissingDependency, ModelError, QBenchError, UsageError
-from qbench.models.base import parse_options
+from qbench.options import parse_options
 from qbench.protocol import A3_PREFIX, KNOWN_LEVEL_WORDS
 from qbench.registry import did_you_mean
 from qbench.types import ImageSlot, Request, Text

@@ -17,6 +17,7 @@ import inspect
 import logging
 import secrets
 import sys
+import weakref
 from functools import cache
 from typing import Any
 
@@ -117,3 +118,26 @@ def options_identity(model: Any) -> dict[str, str] | None:
         k: ("sha256:" + hashlib.sha256(str(v).encode()).hexdigest()[:16] if is_secret(k) else str(v))
         for k, v in sorted(entry[1].items())
     }
+
+
+#: Identities already worked out, by object id, each with a weak reference that drops the entry when the
+#: model is collected (so an id reused by a later object is never mistaken for the old model).
+_KNOWN: dict[int, tuple[weakref.ref[Any], Any]] = {}
+
+
+def remember(model: Any, identity: Any) -> None:
+    """Keep ``identity`` for ``model`` while it lives (objects that take no weak reference are not kept)."""
+    key = id(model)
+    try:
+        ref = weakref.ref(model, lambda _ref, key=key: _KNOWN.pop(key, None))
+    except TypeError:
+        return
+    _KNOWN[key] = (ref, identity)
+
+
+def recall(model: Any) -> Any:
+    """The identity remembered for ``model``, or None."""
+    entry = _KNOWN.get(id(model))
+    if entry is None or entry[0]() is not model:
+        return None
+    return entry[1]

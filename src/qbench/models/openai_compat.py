@@ -41,9 +41,9 @@ from urllib.parse import urlsplit
 
 from qbench.data.video import API_DETAIL, API_JPEG
 from qbench.errors import ModelError, RunError, StopRun, UsageError
-from qbench.models.base import parse_options
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
 from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, tokenize_url
+from qbench.options import parse_options
 from qbench.redact import redact_url
 from qbench.types import ImageSlot, Request, Text
 
@@ -842,8 +842,11 @@ def _resolve_key(explicit: str | None, api_base: str) -> str:
     )
 
 
-def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
-    """``openai:MODEL`` with ``-M`` options.
+def create(
+    arg: str, options: Mapping[str, str], *, api_base: str | None = None, concurrency: int | None = None
+) -> OpenAICompatModel:
+    """``openai:MODEL`` with ``-M`` options, and the run's ``--api-base`` and ``--concurrency`` (typed; a ``-M``
+    option of the same name wins).
 
     ``api_base`` (else ``OPENAI_BASE_URL``, else api.openai.com), ``api_key`` (else ``OPENAI_API_KEY``; a
     local server gets the dummy key "EMPTY"), ``concurrency`` (16), ``timeout`` (60 s per request),
@@ -859,7 +862,9 @@ def create(arg: str, options: Mapping[str, str]) -> OpenAICompatModel:
     if not arg:
         raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
     opts = parse_options(options, OPTIONS, f"openai:{arg}")
-    api_base = opts.pop("api_base", None) or os.environ.get("OPENAI_BASE_URL") or DEFAULT_API_BASE
+    if concurrency is not None:
+        opts.setdefault("concurrency", concurrency)
+    api_base = opts.pop("api_base", None) or api_base or os.environ.get("OPENAI_BASE_URL") or DEFAULT_API_BASE
     if urlsplit(api_base).scheme not in {"http", "https"} or not urlsplit(api_base).hostname:
         raise UsageError(
             f"api base '{redact_url(api_base)}' must be an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1"

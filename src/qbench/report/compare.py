@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from qbench.data.databases import display_name, find_database
 from qbench.errors import UsageError
-from qbench.metrics import grouped_correlations
+from qbench.metrics import grouped_correlations, percentile_interval, resample_indices
 from qbench.store import Run, find_runs, load_run
 from qbench.tasks.assessment import half_of
 from qbench.types import Record
@@ -44,7 +44,6 @@ log = logging.getLogger("qbench")
 LEVEL = 0.95
 ALPHA = 0.05
 A2_DIMENSIONS = ("completeness", "precision", "relevance")
-_CELLS_PER_CHUNK = 4_000_000  # resample matrices are built in chunks of about this many indices (32 MB)
 
 RunLike = Run | str | Path
 
@@ -149,25 +148,8 @@ def _by_key(runs: Sequence[Run], where: str | Path) -> dict[tuple[str, str, str]
 
 
 # -- resampling --------------------------------------------------------------------------------------------
-def _index_chunks(strata: Sequence[np.ndarray], resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Bootstrap index matrices (resamples x n), drawn within each stratum, in memory-bounded chunks."""
-    rng = np.random.default_rng(seed)
-    n = sum(len(s) for s in strata)
-    chunk = max(1, min(resamples, _CELLS_PER_CHUNK // max(n, 1)))
-    done = 0
-    while done < resamples:
-        k = min(chunk, resamples - done)
-        yield np.concatenate([s[rng.integers(0, len(s), size=(k, len(s)))] for s in strata], axis=1)
-        done += k
-
-
 def _interval(values: np.ndarray) -> list[float]:
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return [math.nan, math.nan]
-    tail = (1 - LEVEL) / 2 * 100
-    lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return [float(lo), float(hi)]
+    return list(percentile_interval(values, LEVEL))
 
 
 def bootstrap_p(diffs: np.ndarray) -> float:
@@ -223,7 +205,7 @@ def _paired_accuracy(
     cb = np.array([y for _, y in usable], dtype=float)
     d = ca - cb
     diffs = np.concatenate(
-        [d[idx].mean(axis=1) for idx in _index_chunks([np.arange(len(d))], resamples, seed)]
+        [d[idx].mean(axis=1) for idx in resample_indices([np.arange(len(d))], resamples, seed)]
     )
     a_only, b_only = int(np.count_nonzero(d > 0)), int(np.count_nonzero(d < 0))
     return (
@@ -359,7 +341,7 @@ def _compare_a3(
         point_a = grouped_correlations(pa, gt, groups, label=f"{dataset} A")
         point_b = grouped_correlations(pb, gt, groups, label=f"{dataset} B")
     diffs: dict[str, list[np.ndarray]] = {"srcc": [], "plcc": []}
-    for idx in _index_chunks(strata, resamples, seed):
+    for idx in resample_indices(strata, resamples, seed):
         chunk = _correlation_diffs(pa, pb, gt, resample_counts(idx, len(gt)), strata)
         for metric in diffs:
             diffs[metric].append(chunk[metric])
@@ -449,7 +431,7 @@ def _compare_a2(
     sum_a = float(pooled(ta.sum(axis=1, keepdims=True), va.sum(axis=1, keepdims=True))[0])
     sum_b = float(pooled(tb.sum(axis=1, keepdims=True), vb.sum(axis=1, keepdims=True))[0])
     diffs = []
-    for idx in _index_chunks([np.arange(len(usable))], resamples, seed):
+    for idx in resample_indices([np.arange(len(usable))], resamples, seed):
         diffs.append(
             pooled(ta[:, idx].sum(axis=2), va[:, idx].sum(axis=2))
             - pooled(tb[:, idx].sum(axis=2), vb[:, idx].sum(axis=2))

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from qbench.data.dataset import Dataset
-from qbench.errors import UsageError
-from qbench.registry import did_you_mean
+from qbench.options import parse_options, to_bool
 from qbench.types import Record, Request, Sample
 
 
@@ -41,6 +40,8 @@ class JudgedTask(Task, Protocol):
     def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]: ...
     def rescore(self, records: Sequence[Record]) -> list[Record]: ...
 
+
+flag = to_bool  # a boolean -T option (1/true/yes/on, 0/false/no/off): the one parser's
 
 A3_SCORE_VERSION = "a3-score-official-ops-v1"  # in each A3 run's task info: a change of form is a new run
 
@@ -76,26 +77,6 @@ def a3_score(positive: float, negative: float, temperature: float) -> tuple[floa
     return stable, "stable"
 
 
-def flag(value: str | bool) -> bool:
-    """A boolean option value: 1/true/yes or 0/false/no."""
-    text = str(value).strip().lower()
-    if text not in {"1", "true", "yes", "0", "false", "no"}:
-        raise ValueError(value)
-    return text in {"1", "true", "yes"}
-
-
 def task_options(given: Mapping[str, str], allowed: Mapping[str, type], task: str) -> dict[str, Any]:
-    """Validate ``-T key=value`` options for a task, with did-you-mean."""
-    out: dict[str, Any] = {}
-    for key, raw in given.items():
-        if key not in allowed:
-            raise UsageError(
-                f"task option '{key}' is not known to {task}", hint=did_you_mean(key, sorted(allowed))
-            )
-        try:
-            out[key] = allowed[key](raw)
-        except (TypeError, ValueError):
-            raise UsageError(
-                f"task option '{key}={raw}' for {task} must be a {allowed[key].__name__}"
-            ) from None
-    return out
+    """Validate ``-T key=value`` options for a task, with did-you-mean (the one parser: :mod:`qbench.options`)."""
+    return parse_options(given, allowed, task, what="task option")
