@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qbench.config import RunConfig
-from qbench.data.dataset import Dataset, LoadOptions
+from qbench.data.base import Dataset, LoadOptions
 from qbench.models.base import Identity
 from qbench.redact import redact_options, redact_text
 from qbench.store import slug

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qbench import errors
-from qbench.data.dataset import Dataset
+from qbench.data.base import Dataset
 from qbench.errors import MissingDependency, QBenchError, RunError
 from qbench.models.base import Identity
 from qbench.types import Record, Sample
