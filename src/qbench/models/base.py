@@ -120,17 +120,27 @@ def identify(model: Any) -> Identity:
         **({"code": code} if code else {}),
         **({"options": options} if options else {}),
     }
-    size = getattr(model, "batch_size", None)
+    size = _batch_size(getattr(model, "batch_size", None))
     identity = Identity(
         name=model_name(model),
         info=full,
         fingerprint=hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()[:16],
         volatile=volatile(model),
         capabilities=frozenset(capabilities(model)),
-        batch_size=int(size) if isinstance(size, int | float) and not isinstance(size, bool) else None,
+        batch_size=size,
     )
     remember(model, identity)
     return identity
+
+
+def _batch_size(value: Any) -> int | None:
+    """A model's own batch size (a ``py:`` class may keep its ``-M batch_size`` as the string it got)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def model_info(model: Any) -> dict[str, Any]:
