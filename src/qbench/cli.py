@@ -17,7 +17,7 @@ from qbench import __version__
 from qbench.errors import QBenchError, UsageError
 
 log = logging.getLogger("qbench")
-TASK_CHOICES = ["a1", "a2", "a3"]
+TASK_CHOICES = ["a1", "a2", "a3", "abench", "micbench", "qbench-video"]
 
 
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:

@@ -60,8 +60,13 @@ def check(task: str, records: Sequence[Record], metrics: Mapping[str, Any]) -> H
     if not ok:
         return Health(unusable="no finished samples")
     health = Health()
-    if task == "a1":
+    if task in ("a1", "abench", "micbench"):
         _a1_replies(ok, health)
+        _a1_judge(ok, health)
+    elif task == "qbench-video":  # letters of the multiple-choice items, judge rounds of the open-ended ones
+        mcq = [f for f in ok if f.get("qtype") != "open-ended"]
+        if mcq:
+            _a1_replies(mcq, health)
         _a1_judge(ok, health)
     elif task == "a2":
         _a2_judge(ok, metrics, health)
@@ -123,7 +128,9 @@ def _a1_judge(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
         (v, reply)
         for f in ok
         if isinstance(f.get("judge"), Mapping)
-        for v, reply in zip_longest(f["judge"].get("verdicts") or [], f["judge"].get("replies") or [])
+        for v, reply in zip_longest(
+            f["judge"].get("verdicts", f["judge"].get("scores")) or [], f["judge"].get("replies") or []
+        )
     ]
     if not rounds:
         return

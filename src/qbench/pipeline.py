@@ -163,7 +163,10 @@ def requests_for(
             errors[sample.id] = item.one_line()
         else:
             images, keys = item
-            ready.append((sample, task.request(sample, images, keys)))
+            try:  # a task that reads more at request time (video frames) may find a broken file here
+                ready.append((sample, task.request(sample, images, keys)))
+            except QBenchError as exc:
+                errors[sample.id] = exc.one_line()
     return errors, ready
 
 

@@ -92,6 +92,11 @@ TASKS = Registry("task", "qbench.tasks")
 TASKS.register("a1", "qbench.tasks.perception:PerceptionTask", "A1 perception: multiple-choice questions")
 TASKS.register("a2", "qbench.tasks.description:DescriptionTask", "A2 description, judged by an LLM")
 TASKS.register("a3", "qbench.tasks.assessment:AssessmentTask", "A3 assessment: quality scores against MOS")
+TASKS.register("abench", "qbench.tasks.abench:ABenchTask", "A-Bench: questions on AI-generated images")
+TASKS.register("micbench", "qbench.tasks.micbench:MICBenchTask", "MICBench: questions over 3-4 images")
+TASKS.register(
+    "qbench-video", "qbench.tasks.qbench_video:QBenchVideoTask", "Q-Bench-Video: questions on videos, judged"
+)
 
 DATASETS = Registry("dataset", "qbench.datasets")
 DATASETS.register(
