@@ -35,7 +35,9 @@ class Scripted:
                 entry: dict[str, Any] = {
                     "parts": [p.text if isinstance(p, Text) else p.index for p in request.content],
                     "sizes": [list(im.size) for im in request.images],
-                    "api_jpeg": [bool(getattr(im, "info", {}).get("qbench.api_jpeg")) for im in request.images],
+                    "api_jpeg": [
+                        bool(getattr(im, "info", {}).get("qbench.api_jpeg")) for im in request.images
+                    ],
                     "keys": list(request.image_keys),
                 }
                 if self.frames:
