@@ -100,6 +100,7 @@ def read_qbench_video(path: Path, options: LoadOptions) -> list[Sample]:
         context = item.get("context")
         if not isinstance(context, str):
             raise fail("context", "missing" if context is None else f"not a string: {context!r}")
+        rels: tuple[str, ...]
         if is_pair_context(context):
             try:
                 rels = pair_names(name)

@@ -76,7 +76,7 @@ PART_LABELS = {"part1": "P1 (semantic)", "part2": "P2 (quality)"}
 
 #: Published rows (README of Q-Future/A-Bench at 053143e7, the version whose table has 11 headers and 11
 #: values per row), by README column label, as fractions.
-README_COLUMNS = ("Major", "Minor", "Attr.", "N. Adj.", "Comp.", "Number", "Term", "Contra.")
+README_COLUMNS: tuple[str, ...] = ("Major", "Minor", "Attr.", "N. Adj.", "Comp.", "Number", "Term", "Contra.")
 README_COLUMNS += ("Technical", "Aesthetic", "Generative")
 REFERENCE_SOURCE = (
     "A-Bench README @053143e7 (2024-06, well-formed 11-column table; closed models at that time)"

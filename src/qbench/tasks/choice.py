@@ -9,7 +9,6 @@ known answer (``n_scored``), and a test split without answers reports only ``n``
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -147,7 +146,3 @@ def choice_metrics(rows: Sequence[Mapping[str, Any]], groups: Any, resamples: in
             lambda idx: float(correct[idx].mean()), len(correct), resamples=resamples
         )
     return metrics
-
-
-def mean_or_nan(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
