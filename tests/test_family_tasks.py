@@ -169,7 +169,9 @@ def test_abench_test_split_exports_the_submission_jsonl(
     run = one_run(tmp_path / "r")
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert "accuracy" not in metrics and metrics["n_scored"] == 0 and metrics["invalid_rate"] == 0.2
-    target = abench.write_submission(list(run.records().values()), tmp_path / "sub" / "abench_test.jsonl")
+    target = tmp_path / "sub" / "abench_test.jsonl"
+    code, _, err = qbench(capsys, "report", run.path, "--format", "submission", "-o", target)
+    assert code == 0 and target.is_file(), err
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     released = json.loads(data.read_text())
     assert [{k: v for k, v in line.items() if k != "response"} for line in lines] == released

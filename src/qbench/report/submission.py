@@ -112,6 +112,7 @@ def write_a1_submission(run: Run, output: str | Path | None = None) -> Path:
 WRITERS: dict[str, str] = {
     "a1": "qbench.report.submission:write_a1_submission",
     "a2": "qbench.report.submission_a2:write_a2_submission",
+    "abench": "qbench.tasks.abench:write_run_submission",
 }
 
 

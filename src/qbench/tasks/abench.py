@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from qbench.data.dataset import Dataset
-from qbench.errors import UsageError
+from qbench.errors import DataError, UsageError
 from qbench.tasks.choice import ChoiceTask
 from qbench.tasks.prompts import option_lines
 from qbench.types import ImageSlot, Part, Record, Sample, Text
@@ -197,7 +197,7 @@ def submission_items(records: Sequence[Record]) -> list[dict[str, Any]]:
     for record in ordered:
         f = record.output
         if not record.ok or "response" not in f:
-            raise UsageError(f"item {record.id} has no response yet: finish the run before submitting")
+            raise DataError(f"has no reply ({record.error})", item=record.id)
         items.append(
             {
                 "img_path": f.get("img_path"),
@@ -208,6 +208,24 @@ def submission_items(records: Sequence[Record]) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+def write_run_submission(run: Any, output: str | Path | None = None) -> Path:
+    """``qbench report RUN --format submission``: the run's JSONL, in the run folder unless ``output`` names a
+    file or a folder (``<model>_<dataset>_<split>_abench.jsonl``)."""
+    from qbench.store import slug
+
+    if not run.complete:
+        raise DataError(f"run is not complete (status: {run.status}); finish it first", file=run.path)
+    m = run.manifest
+    name = "_".join([slug(str(m.get("model"))), slug(str(m.get("dataset"))), str(m.get("split") or "test")])
+    name += "_abench.jsonl"
+    if output is None:
+        target = run.path / name
+    else:
+        given = Path(output)
+        target = given / name if given.is_dir() or str(output).endswith(("/", "\\")) else given
+    return write_submission(list(run.records().values()), target)
 
 
 def write_submission(records: Sequence[Record], target: Path) -> Path:
