@@ -120,6 +120,7 @@ def test_the_ray_driver_never_loads_the_model(tmp_path: Path) -> None:
     manifest = json.loads(next((tmp_path / "ray").rglob("manifest.json")).read_text())
     assert manifest["model"] == "observed" and manifest["model_info"]["kind"] == "observed"
     assert manifest["config"]["ray_workers"] == 2 and manifest["config"]["workers"] is None
+    assert "ray" in manifest["versions"]  # from the replicas, which run the model
 
 
 @pytest.mark.ray

@@ -42,7 +42,10 @@ _REMEDIES: dict[int, tuple[str, str]] = {
         "remove or rename that file, or choose another --out / QBENCH_CACHE_DIR",
     ),
     errno.EISDIR: ("is a folder, where a file is needed", "give the path of a file"),
-    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or lower --decode-threads / --concurrency"),
+    errno.EMFILE: (
+        "too many open files",
+        "raise the limit (ulimit -n) or lower --decode-threads / --concurrency",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from qbench.data.base import Dataset, LoadOptions
 from qbench.models.base import Identity
 from qbench.redact import redact_options, redact_text
 from qbench.store import slug
+from qbench.version import __version__
 
 
 def load_options(config: RunConfig) -> LoadOptions:
@@ -44,6 +46,18 @@ def adapter_settings(config: RunConfig) -> dict[str, Any]:
     """Run-level settings offered to every adapter; each takes those its factory names (``openai:`` takes
     both). ``-M`` options of the same name win, as before."""
     return {"api_base": config.api_base, "concurrency": config.concurrency}
+
+
+def versions() -> dict[str, str]:
+    """qbench, Python, and the heavy libraries this process actually uses (not part of the fingerprint)."""
+    import sys
+
+    found = {"qbench": __version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "openai", "ray"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "__version__"):
+            found[name] = str(module.__version__)
+    return found
 
 
 def fingerprint(parts: dict[str, Any]) -> str:

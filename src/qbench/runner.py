@@ -9,7 +9,6 @@ flight.
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
 from qbench.models.base import identify, images_needed, load_model, require, require_images
 from qbench.pipeline import CachedCaller, local_batches
-from qbench.plan import Plan, adapter_settings, load_options, make_plan
+from qbench.plan import Plan, adapter_settings, load_options, make_plan, versions
 from qbench.plan import fingerprint as fingerprint  # re-exported: derived runs (merge, rescoring) use it
 from qbench.progress import Progress
 from qbench.redact import redact_text
@@ -32,7 +31,6 @@ from qbench.registry import TASKS
 from qbench.startup import EarlyWork, StagedLoad
 from qbench.store import Run
 from qbench.types import Sample
-from qbench.version import __version__
 
 log = logging.getLogger("qbench")
 
@@ -69,18 +67,6 @@ def _preload(module: str) -> None:
     threading.Thread(
         target=importlib.import_module, args=(module,), daemon=True, name=f"preload-{module}"
     ).start()
-
-
-def _versions() -> dict[str, str]:
-    """qbench, Python, and the heavy libraries this run actually uses (not part of the fingerprint)."""
-    import sys
-
-    versions = {"qbench": __version__, "python": platform.python_version()}
-    for name in ("torch", "transformers", "openai", "ray"):
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, "__version__"):
-            versions[name] = str(module.__version__)
-    return versions
 
 
 def run(config: RunConfig) -> RunResult:
@@ -130,7 +116,7 @@ def run(config: RunConfig) -> RunResult:
         )
         if replicas is not None:
             replicas.setup(config.task, config.task_options, capability, dataset, plan.cacheable)
-        store = Run.open(plan.path, plan.manifest(_versions()))
+        store = Run.open(plan.path, plan.manifest(versions() | (replicas.versions() if replicas else {})))
     except BaseException:
         _close(early, replicas, model, judge)
         raise

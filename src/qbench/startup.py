@@ -144,7 +144,11 @@ class EarlyWork:
     """Decoding, then pre-processing, of the run's samples while the model loads (see the module docstring)."""
 
     def __init__(
-        self, samples: list[Sample], workers: int | None, loading: StagedLoad, budget: int | None = None
+        self,
+        samples: list[Sample],
+        workers: int | None,
+        loading: StagedLoad | None,
+        budget: int | None = None,
     ) -> None:
         from qbench.pipeline import default_workers
 

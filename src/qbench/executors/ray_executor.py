@@ -85,6 +85,11 @@ class _Worker:
             return self.failure
         return identify(self.model)
 
+    def versions(self) -> dict[str, str]:
+        from qbench.plan import versions
+
+        return versions()
+
     def check_images(self, n_images: int, task: str) -> Failure | None:
         from qbench.models.base import require_images
 
@@ -155,6 +160,10 @@ class RayPool:
                 hint="give every worker the same hardware, or pin -M dtype and -M device",
             )
         return first
+
+    def versions(self) -> dict[str, str]:
+        """The libraries the replicas run the model with (torch, transformers: the driver imports neither)."""
+        return dict(self.ray.get(self.workers[0].versions.remote()))
 
     def require_images(self, n_images: int, task: str) -> None:
         """The replicas' model takes ``n_images`` images per request (else the same error as a local run)."""

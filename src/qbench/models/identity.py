@@ -128,8 +128,12 @@ _KNOWN: dict[int, tuple[weakref.ref[Any], Any]] = {}
 def remember(model: Any, identity: Any) -> None:
     """Keep ``identity`` for ``model`` while it lives (objects that take no weak reference are not kept)."""
     key = id(model)
+
+    def forget(_ref: weakref.ref[Any]) -> None:
+        _KNOWN.pop(key, None)
+
     try:
-        ref = weakref.ref(model, lambda _ref, key=key: _KNOWN.pop(key, None))
+        ref = weakref.ref(model, forget)
     except TypeError:
         return
     _KNOWN[key] = (ref, identity)
