@@ -81,6 +81,61 @@ def test_a_local_run_asks_the_model_for_its_identity_once(tmp_path: Path) -> Non
     assert [(w, p) for w, p, _ in events] == [("load", pid), ("info", pid)]  # loaded once, identified once
 
 
+JUDGED = '''
+import os
+
+
+class Answerer:
+    name = "answerer"
+
+    def generate(self, requests):
+        return ["A." for _ in requests]
+
+
+class Judge:
+    """Says every answer is right; writes a line for every info() call."""
+
+    name = "judge"
+
+    def __init__(self, log):
+        self.log = log
+
+    def info(self):
+        with open(self.log, "a") as fh:
+            fh.write(f"info {os.getpid()} judge\\n")
+        return {"kind": "judge"}
+
+    def generate(self, requests):
+        return ["Result: 1" for _ in requests]
+'''
+
+
+def test_a_judged_run_asks_the_judge_for_its_identity_once(tmp_path: Path) -> None:
+    (tmp_path / "judged_model.py").write_text(JUDGED)
+    log = tmp_path / "judge.log"
+    pid, code, stderr = _cli(
+        "run",
+        "a1",
+        "--model",
+        "py:judged_model:Answerer",
+        "--data",
+        "synthetic",
+        "--limit",
+        "4",
+        "--judge",
+        "py:judged_model:Judge",
+        "-J",
+        f"log={log}",
+        "--out",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
+    assert code == 0, stderr
+    assert [(w, p) for w, p, _ in _events(log)] == [
+        ("info", pid)
+    ]  # the manifest, the task, the judging, the cache
+
+
 @pytest.mark.ray
 def test_the_ray_driver_never_loads_the_model(tmp_path: Path) -> None:
     pytest.importorskip("ray")
