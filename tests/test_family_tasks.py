@@ -103,7 +103,7 @@ def test_abench_category_table_on_known_answers(tmp_path: Path, capsys: pytest.C
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert {k: metrics[k] for k in ABENCH_EXPECTED} == pytest.approx(ABENCH_EXPECTED)
     assert metrics["n/part1/basic_recognition/major"] == 2 and metrics["n"] == len(ABENCH_ITEMS)
-    assert [label for label, _ in abench.columns(metrics)] == [
+    assert [label for _, label in abench.columns(metrics)] == [
         "Major",
         "Minor",
         "Attr.",
@@ -136,12 +136,12 @@ def test_abench_unknown_leaves_get_their_own_column() -> None:
         "accuracy/part2": 0.3,
     }
     assert abench.columns(metrics) == [
-        ("Comp.", "accuracy/part1/bag_of_words/composition"),
-        ("bag_of_words -> spatial", "accuracy/part1/bag_of_words/spatial"),
-        ("P1 (semantic)", "accuracy/part1"),
-        ("Generative", "accuracy/part2/generative"),
-        ("P2 (quality)", "accuracy/part2"),
-        ("Overall", "accuracy"),
+        ("accuracy/part1/bag_of_words/composition", "Comp."),
+        ("accuracy/part1/bag_of_words/spatial", "bag_of_words -> spatial"),
+        ("accuracy/part1", "P1 (semantic)"),
+        ("accuracy/part2/generative", "Generative"),
+        ("accuracy/part2", "P2 (quality)"),
+        ("accuracy", "Overall"),
     ]
     rows = abench.reference_rows()
     assert rows[0]["model"] == "Gemini 1.5 Pro" and rows[0]["values"]["Major"] == pytest.approx(0.938)
@@ -209,9 +209,9 @@ def test_micbench_through_py_sees_every_image_in_order(
     metrics = json.loads((one_run(tmp_path / "r").path / "metrics.json").read_text())
     assert {k: metrics[k] for k in MIC_EXPECTED} == pytest.approx(MIC_EXPECTED)
     assert micbench.columns(metrics) == [
-        ("3 images", "accuracy/3-images"),
-        ("4 images", "accuracy/4-images"),
-        ("Overall", "accuracy"),
+        ("accuracy/3-images", "3 images"),
+        ("accuracy/4-images", "4 images"),
+        ("accuracy", "Overall"),
     ]
     items = json.loads(data.read_text())
     seen = {e["parts"][-1].split(":")[0]: e for e in entries(log)}
@@ -438,7 +438,7 @@ def test_qbench_video_official_frames_prompts_and_judged_scores(
     assert records["3"].output["judge"]["scores"] == [2, 1, 2, 2, None] or sorted(
         s for s in records["3"].output["judge"]["scores"] if s is not None
     ) == [1, 2, 2, 2]
-    labels = [label for label, _ in qbench_video.columns(metrics)]
+    labels = [label for _, label in qbench_video.columns(metrics)]
     assert labels == [
         "Yes-or-No",
         "What-How",

@@ -153,7 +153,7 @@ def _known(part: str, group: str, leaf: str | None) -> tuple[int, int, str] | No
 
 
 def columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(label, metric key) of the report's columns, from the category nodes the metrics hold.
+    """(metric key, label) of the report's columns, from the category nodes the metrics hold.
 
     Per part: its leaves in the authors' order (P2's groups are its leaves), unknown ones after the known
     ones in name order, then the part's average; ``Overall`` last.
@@ -174,10 +174,10 @@ def columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
             label = known[2] if known else " -> ".join(node[1:])
             leaves.append((rank, "/".join(node), label))
         for _, key, label in sorted(leaves, key=lambda x: (x[0], x[1])):
-            out.append((label, f"accuracy/{key}"))
+            out.append((f"accuracy/{key}", label))
         if f"accuracy/{part}" in metrics:
-            out.append((PART_LABELS[part], f"accuracy/{part}"))
-    out.append(("Overall", "accuracy"))
+            out.append((f"accuracy/{part}", PART_LABELS[part]))
+    out.append(("accuracy", "Overall"))
     return out
 
 

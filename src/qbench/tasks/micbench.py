@@ -48,10 +48,10 @@ class MICBenchTask(ChoiceTask):
 
 
 def columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(label, key): one column per number of images, then Overall."""
+    """(metric key, label): one column per number of images, then Overall."""
     counts = sorted(
         int(k.split("/")[1].split("-")[0])
         for k in metrics
         if k.startswith("accuracy/") and k.endswith("-images")
     )
-    return [(f"{n} images", f"accuracy/{n}-images") for n in counts] + [("Overall", "accuracy")]
+    return [(f"accuracy/{n}-images", f"{n} images") for n in counts] + [("accuracy", "Overall")]

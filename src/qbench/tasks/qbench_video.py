@@ -386,10 +386,10 @@ def video_metrics(rows: Sequence[Mapping[str, Any]], judge_key: str | None = Non
 
 def columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The README's columns (types, concerns, Overall), then the contexts a run has."""
-    out = [(label, f"accuracy/{key}") for label, key in TYPE_COLUMNS + CONCERN_COLUMNS]
-    out.append(("Overall", "accuracy"))
+    out = [(f"accuracy/{key}", label) for label, key in TYPE_COLUMNS + CONCERN_COLUMNS]
+    out.append(("accuracy", "Overall"))
     out += [
-        (label, f"accuracy/context/{key}")
+        (f"accuracy/context/{key}", label)
         for label, key in CONTEXT_COLUMNS
         if f"accuracy/context/{key}" in metrics
     ]
