@@ -489,6 +489,7 @@ def validate(
         click.echo(problem, err=True)
     if problems:
         raise SystemExit(2)
+    assert dataset is not None  # validate_dataset gives None only with problems
     click.echo(f"ok: {dataset.name} ({dataset.format}, {len(dataset)} items, every image decodes)")
 
 

@@ -44,8 +44,8 @@ try:
     import torch
     import transformers
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
-    torch = None  # type: ignore[assignment]
-    transformers = None  # type: ignore[assignment]
+    torch = None
+    transformers = None
     _IMPORT_ERROR: ImportError | None = _exc
 else:
     _IMPORT_ERROR = None
@@ -569,7 +569,8 @@ class HFModel:
                 log.debug("scoring a prepared batch failed", exc_info=True)
         out: list[dict[str, float] | Exception] = [{} for _ in requests]
         for idx in _by_images(requests):
-            for i, res in zip(idx, self._robust([requests[i] for i in idx], self._score_tokens)):
+            scores = self._robust([requests[i] for i in idx], self._score_tokens)
+            for i, res in zip(idx, scores):
                 out[i] = res
         return out
 
@@ -592,7 +593,8 @@ class HFModel:
         """Per option, the mean next-token NLL of the whole sequence (prompt, prefix, option); lower wins."""
         out: list[list[float] | Exception] = [[] for _ in requests]
         for idx in _by_images(requests):
-            for i, res in zip(idx, self._robust([requests[i] for i in idx], self._score_options)):
+            losses = self._robust([requests[i] for i in idx], self._score_options)
+            for i, res in zip(idx, losses):
                 out[i] = res
         return out
 

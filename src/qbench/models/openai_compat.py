@@ -114,7 +114,7 @@ class Settings:
     logprobs: str = "auto"  # exact word ids (auto|ids) or the top list only (top): models.token_ids
 
 
-class TokenScores(dict):  # type: ignore[type-arg]
+class TokenScores(dict[str, float]):
     """Word -> log-prob of the first generated token; a word the server did not list raises a telling KeyError.
 
     The A3 task reads ``result[word]``; a missing word then becomes that sample's error ("unusable model
@@ -565,7 +565,11 @@ class OpenAICompatModel:
         futures: list[Future[T]] = []
         for i, job in enumerate(jobs):
             future = self._pool.submit(self._guarded, job, abort)
-            future.add_done_callback(lambda f, i=i: finished.put((i, f)))
+
+            def done(f: Future[T], i: int = i) -> None:
+                finished.put((i, f))
+
+            future.add_done_callback(done)
             futures.append(future)
         try:
             left = len(futures)

@@ -77,6 +77,6 @@ def a3_score(positive: float, negative: float, temperature: float) -> tuple[floa
     return stable, "stable"
 
 
-def task_options(given: Mapping[str, str], allowed: Mapping[str, type], task: str) -> dict[str, Any]:
+def task_options(given: Mapping[str, str], allowed: Mapping[str, Any], task: str) -> dict[str, Any]:
     """Validate ``-T key=value`` options for a task, with did-you-mean (the one parser: :mod:`qbench.options`)."""
     return parse_options(given, allowed, task, what="task option")
