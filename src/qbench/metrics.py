@@ -31,7 +31,11 @@ def degenerate(pred: np.ndarray, gt: np.ndarray) -> str | None:
 
 
 def correlations(
-    pred: Sequence[float], gt: Sequence[float], *, logistic: bool = False, label: str = ""
+    pred: np.ndarray | Sequence[float],
+    gt: np.ndarray | Sequence[float],
+    *,
+    logistic: bool = False,
+    label: str = "",
 ) -> dict[str, float]:
     """SRCC, PLCC, KRCC (and optionally PLCC after the 4-parameter logistic fit) of pred against gt."""
     from scipy import stats
@@ -77,9 +81,9 @@ def plcc_logistic(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def grouped_correlations(
-    pred: Sequence[float],
-    gt: Sequence[float],
-    groups: Sequence[str] | None,
+    pred: np.ndarray | Sequence[float],
+    gt: np.ndarray | Sequence[float],
+    groups: np.ndarray | Sequence[str] | None,
     *,
     logistic: bool = False,
     label: str = "",
