@@ -510,3 +510,26 @@ def test_qbench_video_broken_video_fails_that_item_only(
     assert not records["1"].ok and "v1.mp4" in str(records["1"].error) and "item 1" in str(records["1"].error)
     assert all(records[i].ok for i in ("0", "2", "3", "4"))
     assert code in (0, 1), err
+
+
+def test_choice_outputs_round_trip_and_rescore_from_the_stored_reply() -> None:
+    from qbench.tasks.abench import ABenchTask
+    from qbench.types import Record
+
+    stored = {
+        "index": 3,
+        "question": "Q?",
+        "options": ["sharp", "blurry"],
+        "answer": "B",
+        "img_path": "part2_0003.png",
+        "category": "part2 -> technical",
+        "response": "The answer is B",
+        "letter": None,
+        "rule": "an-older-rule",
+        "correct": False,
+    }
+    (new,) = ABenchTask().rescore([Record("3", stored)])
+    assert new.output == {**stored, "letter": "B", "rule": "explicit", "correct": True}  # unknown keys kept
+    assert ABenchTask.read(new).to_json() == new.output
+    failed = Record("4", {}, error="decode failed")
+    assert ABenchTask().rescore([failed]) == [failed]

@@ -35,7 +35,7 @@ from typing import Any
 
 from qbench.data.dataset import Dataset
 from qbench.errors import DataError, UsageError
-from qbench.tasks.choice import ChoiceTask
+from qbench.tasks.choice import ChoiceOutput, ChoiceTask, read
 from qbench.tasks.prompts import option_lines
 from qbench.types import ImageSlot, Part, Record, Sample, Text
 
@@ -133,9 +133,8 @@ class ABenchTask(ChoiceTask):
     def fields(self, sample: Sample) -> dict[str, Any]:
         return {"category": sample.extra.get("category")}
 
-    def groups(self, fields: Mapping[str, Any]) -> Iterable[str]:
-        category = fields.get("category")
-        return category_keys(str(category)) if category else ()
+    def groups(self, output: ChoiceOutput) -> Iterable[str]:
+        return category_keys(output.category) if output.category else ()
 
 
 def _known(part: str, group: str, leaf: str | None) -> tuple[int, int, str] | None:
@@ -195,16 +194,16 @@ def submission_items(records: Sequence[Record]) -> list[dict[str, Any]]:
     ordered = sorted(records, key=lambda r: (0, int(r.id)) if r.id.isdigit() else (1, r.id))
     items = []
     for record in ordered:
-        f = record.output
-        if not record.ok or "response" not in f:
+        out = read(record)
+        if not record.ok or out.response is None:
             raise DataError(f"has no reply ({record.error})", item=record.id)
         items.append(
             {
-                "img_path": f.get("img_path"),
-                "question": f.get("question"),
-                "answers": list(f.get("options") or []),
-                "category": f.get("category"),
-                "response": f.get("response"),
+                "img_path": out.img_path,
+                "question": out.question,
+                "answers": list(out.options),
+                "category": out.category,
+                "response": out.response,
             }
         )
     return items

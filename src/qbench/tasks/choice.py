@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qbench.data.dataset import Dataset
@@ -22,6 +23,65 @@ from qbench.types import Part, Record, Request, Sample
 
 OPTIONS: dict[str, type] = {"max_new_tokens": int, "bootstrap": int}
 DEFAULT_MAX_NEW_TOKENS = 1024  # as A1: long-winded replies are not cut before their letter
+
+
+@dataclass(frozen=True)
+class ChoiceOutput:
+    """One record's output: the item as asked, the reply, the letter read from it, and the item's breakdown
+    fields (A-Bench ``category``, MICBench ``num_img``; None when the task has none).
+
+    The only place that knows these tasks' record keys; ``extra`` keeps keys it does not know (``index``).
+    """
+
+    question: str | None = None
+    options: list[str] = field(default_factory=list)
+    answer: str | None = None
+    img_path: str | None = None
+    category: str | None = None
+    num_img: int | None = None
+    response: str | None = None
+    letter: str | None = None
+    rule: str | None = None
+    correct: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.extra,
+            "question": self.question,
+            "options": list(self.options),
+            "answer": self.answer,
+            "img_path": self.img_path,
+        }
+        if self.category is not None:
+            out["category"] = self.category
+        if self.num_img is not None:
+            out["num_img"] = self.num_img
+        if self.response is not None:
+            out["response"] = self.response
+        out.update(letter=self.letter, rule=self.rule, correct=self.correct)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ChoiceOutput:
+        data = dict(obj)
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        values = {k: data.pop(k) for k in list(data) if k in known}
+        values["options"] = list(values.get("options") or [])
+        return cls(**values, extra=data)
+
+    def reread(self) -> ChoiceOutput:
+        """The letter read again from the stored reply with today's rules."""
+        if self.response is None:
+            return self
+        found = answers.extract_choice(self.response, self.options)
+        correct = None if self.answer is None else found.letter == self.answer
+        return replace(self, letter=found.letter, rule=found.rule, correct=correct)
+
+
+def read(record: Record) -> ChoiceOutput:
+    """The typed output of an A-Bench or MICBench record."""
+    return ChoiceOutput.from_json(record.output)
 
 
 class ChoiceTask:
@@ -48,7 +108,7 @@ class ChoiceTask:
         """The record fields of the task's breakdown (category, num_img, ...)."""
         return {}
 
-    def groups(self, fields: Mapping[str, Any]) -> Iterable[str]:
+    def groups(self, output: ChoiceOutput) -> Iterable[str]:
         """The metric keys (after ``accuracy/``) a record counts in, besides overall."""
         return ()
 
@@ -82,54 +142,46 @@ class ChoiceTask:
             max_new_tokens=self.max_new_tokens,
         )
 
-    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+    read = staticmethod(read)
+
+    def outcome(self, sample: Sample, result: Any) -> ChoiceOutput:
         if not isinstance(result, str):
             raise TypeError(f"generate must return text, got {type(result).__name__}")
-        found = answers.extract_choice(result, sample.options)
-        return {
-            "question": sample.question,
-            "options": list(sample.options),
-            "answer": sample.answer,
-            "img_path": sample.source,
+        asked = ChoiceOutput(
+            question=sample.question,
+            options=list(sample.options),
+            answer=sample.answer,
+            img_path=sample.source,
+            response=result,
             **self.fields(sample),
-            "response": result,
-            "letter": found.letter,
-            "rule": found.rule,
-            "correct": None if sample.answer is None else found.letter == sample.answer,
-        }
+        )
+        return asked.reread()
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        return self.outcome(sample, result).to_json()
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Letters re-read from the stored replies with today's rules (no model)."""
-        out = []
-        for record in records:
-            fields = dict(record.output)
-            if "response" not in fields:
-                out.append(record)
-                continue
-            found = answers.extract_choice(str(fields["response"] or ""), list(fields.get("options") or []))
-            fields.update(letter=found.letter, rule=found.rule)
-            fields["correct"] = None if fields.get("answer") is None else found.letter == fields["answer"]
-            out.append(Record(record.id, fields, record.error))
-        return out
+        return [Record(r.id, read(r).reread().to_json(), r.error) if r.ok else r for r in records]
 
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
-        return choice_metrics([r.output for r in records if r.ok], self.groups, self.bootstrap)
+        return choice_metrics([read(r) for r in records if r.ok], self.groups, self.bootstrap)
 
 
-def choice_metrics(rows: Sequence[Mapping[str, Any]], groups: Any, resamples: int = 1000) -> dict[str, Any]:
+def choice_metrics(rows: Sequence[ChoiceOutput], groups: Any, resamples: int = 1000) -> dict[str, Any]:
     """``n``, ``invalid_rate``, rule counts, and over the answered items ``accuracy`` and ``accuracy/<group>``."""
     n = len(rows)
     metrics: dict[str, Any] = {"n": n}
     if not n:
         return metrics
-    metrics["invalid_rate"] = sum(f.get("letter") is None for f in rows) / n
-    for rule, count in sorted(Counter(str(f.get("rule")) for f in rows).items()):
+    metrics["invalid_rate"] = sum(f.letter is None for f in rows) / n
+    for rule, count in sorted(Counter(str(f.rule) for f in rows).items()):
         metrics[f"rule/{rule}"] = count
-    scored = [f for f in rows if f.get("answer") is not None]
+    scored = [f for f in rows if f.answer is not None]
     metrics["n_scored"] = len(scored)
     if not scored:
         return metrics  # a test split: the authors score it from the submission
-    hits = [f.get("letter") == f.get("answer") for f in scored]
+    hits = [f.letter == f.answer for f in scored]
     metrics["accuracy"] = sum(hits) / len(hits)
     per: dict[str, list[bool]] = {}
     for fields, hit in zip(scored, hits):

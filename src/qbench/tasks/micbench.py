@@ -17,7 +17,7 @@ from typing import Any
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.tasks import prompts
-from qbench.tasks.choice import ChoiceTask
+from qbench.tasks.choice import ChoiceOutput, ChoiceTask
 from qbench.types import Part, Sample
 
 __all__ = ["MICBENCH_PROMPT_VERSION", "MICBenchTask", "columns"]
@@ -43,8 +43,8 @@ class MICBenchTask(ChoiceTask):
     def fields(self, sample: Sample) -> dict[str, Any]:
         return {"num_img": int(sample.extra.get("num_img", len(sample.images)))}
 
-    def groups(self, fields: Mapping[str, Any]) -> Iterable[str]:
-        return (f"{fields.get('num_img')}-images",)
+    def groups(self, output: ChoiceOutput) -> Iterable[str]:
+        return (f"{output.num_img}-images",)
 
 
 def columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
