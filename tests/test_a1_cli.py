@@ -16,6 +16,7 @@ from PIL import Image
 
 from qbench.cli import main
 from qbench.store import find_runs
+from qbench.tasks.perception import read
 from qbench.types import ImageSlot, Request, Text
 
 YES_NO = ["Yes", "No"]
@@ -349,7 +350,8 @@ def test_judge_adds_judged_columns(tmp_path: Path, capsys: pytest.CaptureFixture
     # is (B).", which the extraction rules read as right: 3/8 judged, agreeing with the rules on 7 of 8 items.
     assert metrics["judged/accuracy"] == 3 / 8 and metrics["judged/n"] == 8
     assert metrics["judged/agreement"] == 7 / 8 and metrics["accuracy"] == 0.5
-    assert all(r.output["judge"]["verdicts"] in ([0] * 5, [1] * 5) for r in run.records().values())
+    verdicts = [read(r).verdict for r in run.records().values()]
+    assert all(v is not None and v.scores["result"] in ([0] * 5, [1] * 5) for v in verdicts)
     assert run.manifest["task_info"]["judge"]["model"] == "scripted-judge"
 
 

@@ -12,10 +12,11 @@ import pytest
 from qbench.cache import ResponseCache
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
+from qbench.judging import judge_records
 from qbench.tasks import prompts
 from qbench.tasks.answers import RULES_VERSION
 from qbench.tasks.judge import A1_JUDGE_SYSTEM, A1_JUDGE_VERSION
-from qbench.tasks.perception import PerceptionTask, a1_metrics, choose_by_loss
+from qbench.tasks.perception import PerceptionTask, a1_metrics, choose_by_loss, read
 from qbench.types import ImageSlot, Record, Request, Sample, Text
 
 LIGHTING = Sample(
@@ -327,11 +328,13 @@ def test_judge_votes_five_rounds_and_keeps_every_reply(cache: ResponseCache) -> 
     task = ready(PerceptionTask(), LIGHTING)
     judge = ScriptedJudge()
     task.set_judge(judge)
-    judged = task.judge(generated_records(task), judge, cache)
+    judged = judge_records(task, generated_records(task), judge, cache)
     assert len(judge.calls) == 10  # two answerable items x 5 rounds; the hidden one cannot be judged
-    first = judged[0].output["judge"]
-    assert first["replies"] == ["Result: 1"] * 5 and first["verdicts"] == [1] * 5 and first["correct"] is True
-    assert judged[1].output["judge"]["correct"] is False and "judge" not in judged[2].output
+    first = read(judged[0])
+    assert first.verdict is not None
+    assert first.verdict.replies["result"] == ["Result: 1"] * 5 and first.verdict.scores["result"] == [1] * 5
+    assert first.judged_correct() is True
+    assert read(judged[1]).judged_correct() is False and read(judged[2]).verdict is None
     assert judge.calls[0].system == A1_JUDGE_SYSTEM and not judge.calls[0].greedy
     assert "[B. Low, A. High, C. Medium]" in judge.calls[0].text  # the correct option first (protocol 1.6)
     metrics = task.metrics("toy", judged)
@@ -342,20 +345,21 @@ def test_judge_votes_five_rounds_and_keeps_every_reply(cache: ResponseCache) -> 
     assert info["judge"]["model"] == "judge-a" and info["judge_version"] == A1_JUDGE_VERSION
 
     # Judged again by the same judge: nothing to do. Another judge: judged again (its own key and rounds).
-    assert task.judge(judged, judge, cache) == judged and len(judge.calls) == 10
+    assert judge_records(task, judged, judge, cache) == judged and len(judge.calls) == 10
     other = ScriptedJudge("judge-b")
     task.set_judge(other)
-    again = task.judge(judged, other, cache)
-    assert len(other.calls) == 10 and again[0].output["judge"]["model"] == "judge-b"
+    again = judge_records(task, judged, other, cache)
+    assert len(other.calls) == 10 and again[0].output["verdict"]["judge"]["name"] == "judge-b"
 
 
 def test_unparsable_rounds_can_leave_an_item_undecided(cache: ResponseCache) -> None:
     task = ready(PerceptionTask({"judge_rounds": "5"}), LIGHTING)
     judge = ScriptedJudge(unparsable_rounds=3)  # 3 invalid rounds, 2 ones: neither 3 ones nor a sure "no"
     task.set_judge(judge)
-    judged = task.judge(generated_records(task)[:1], judge, cache)
-    verdict = judged[0].output["judge"]
-    assert verdict["verdicts"] == [None, None, None, 1, 1] and verdict["correct"] is None
+    judged = judge_records(task, generated_records(task)[:1], judge, cache)
+    verdict = read(judged[0])
+    assert verdict.verdict is not None and verdict.verdict.scores["result"] == [None, None, None, 1, 1]
+    assert verdict.judged_correct() is None
     metrics = task.metrics("toy", judged)
     assert metrics["judged/accuracy"] == 0.0 and metrics["judged/undecided_rate"] == 1.0
     assert metrics["judged/invalid_round_rate"] == 0.6
@@ -388,7 +392,7 @@ def test_restore_judge_reports_the_runs_own_verdicts(cache: ResponseCache) -> No
     task = ready(PerceptionTask(), LIGHTING)
     judge = ScriptedJudge()
     task.set_judge(judge)
-    judged = task.judge(generated_records(task), judge, cache)
+    judged = judge_records(task, generated_records(task), judge, cache)
     later = PerceptionTask()  # as `qbench score` builds it, without a judge
     later.restore_judge(task.manifest())
     assert later.metrics("toy", later.rescore(judged))["judged/accuracy"] == 0.5

@@ -18,10 +18,11 @@ from qbench.cache import ResponseCache
 from qbench.data.dataset import LoadOptions, load_dataset
 from qbench.data.descriptions import pair_images, read_descriptions
 from qbench.errors import DataError, RunError, UsageError
+from qbench.judging import JudgeIdentity, judge_records
 from qbench.report.submission_a2 import write_a2_submission
 from qbench.store import Run, load_run
 from qbench.tasks import prompts
-from qbench.tasks.description import DescriptionTask
+from qbench.tasks.description import DescriptionTask, read
 from qbench.types import ImageSlot, Record, Request, Text
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -159,7 +160,9 @@ def test_judging_without_references_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no reference descriptions"):
         task.set_judge(ScriptedJudge({}))
     with pytest.raises(UsageError, match="no reference descriptions"):  # stored records without references
-        task.judge([Record("a.jpg", {"img_path": "a.jpg", "description": "Sharp."})], ScriptedJudge({}))
+        judge_records(
+            task, [Record("a.jpg", {"img_path": "a.jpg", "description": "Sharp."})], ScriptedJudge({})
+        )
 
 
 # --- judging --------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ SCRIPT: dict[tuple[str, str], list[str | Exception]] = {
 
 def test_metrics_pool_all_valid_rounds_and_drop_unparsable_ones() -> None:
     task = DescriptionTask()
-    judged = task.judge(_records(), ScriptedJudge(SCRIPT))
+    judged = judge_records(task, _records(), ScriptedJudge(SCRIPT))
     metrics = task.metrics("lldescribe", judged)
     assert metrics["completeness"] == pytest.approx(11 / 9)
     p = [metrics[f"completeness/p{k}"] for k in range(3)]
@@ -235,25 +238,22 @@ def test_metrics_pool_all_valid_rounds_and_drop_unparsable_ones() -> None:
     )
     assert metrics["judge_failure_rate"] == pytest.approx(1 / 30)
     assert (metrics["n"], metrics["n_judged"]) == (2, 2)
-    verdict = judged[1].output["judgement"]
+    verdict = read(judged[1]).verdict
+    assert verdict is not None and verdict.judge is not None
     assert (
-        verdict["replies"]["completeness"][4] == "I cannot tell."
-        and verdict["scores"]["completeness"][4] is None
+        verdict.replies["completeness"][4] == "I cannot tell." and verdict.scores["completeness"][4] is None
     )
-    assert verdict["judge"] == {
-        "name": "scripted-judge",
-        "fingerprint": verdict["judge"]["fingerprint"],
-        "prompt_version": "a2-judge-v1",
-        "rounds": 5,
-    }
-    assert task.manifest()["judge"] == verdict["judge"]
+    assert verdict.judge == JudgeIdentity(
+        name="scripted-judge", fingerprint=verdict.judge.fingerprint, version="a2-judge-v1", rounds=5
+    )
+    assert JudgeIdentity.from_json(task.manifest()["judge"]) == verdict.judge
 
 
 def test_a_judged_record_is_returned_unchanged_and_costs_nothing() -> None:
     task = DescriptionTask()
     judge = ScriptedJudge(SCRIPT)
-    judged = task.judge(_records(), judge)
-    again = task.judge(judged, judge)
+    judged = judge_records(task, _records(), judge)
+    again = judge_records(task, judged, judge)
     assert all(new is old for new, old in zip(again, judged)) and sum(judge.asked.values()) == 30
 
 
@@ -262,50 +262,50 @@ def test_failed_calls_are_counted_then_only_they_are_asked_again(tmp_path: Path)
     script["precision", "Very sharp."][3] = TimeoutError("judge timed out")
     task = DescriptionTask()
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    first = task.judge(_records(), ScriptedJudge(script), cache)
+    first = judge_records(task, _records(), ScriptedJudge(script), cache)
     metrics = task.metrics("d", first)
     assert metrics["judge_failed_calls"] == 1 and metrics["judge_failure_rate"] == pytest.approx(2 / 30)
     assert metrics["precision/valid_rounds"] == 9  # the failed round is dropped, not scored as 0
     retry = ScriptedJudge({("precision", "Very sharp."): ["Score: 1"]})  # same identity: name and info
-    second = task.judge(first, retry, cache)
+    second = judge_records(task, first, retry, cache)
     assert sum(retry.asked.values()) == 1 and second[1] is first[1]
-    assert second[0].output["judgement"]["scores"]["precision"] == [2, 2, 2, 1, 2]
-    assert "previous_judgements" not in second[0].output  # a completed judging, not a second opinion
+    assert read(second[0]).verdict.scores["precision"] == [2, 2, 2, 1, 2]  # type: ignore[union-attr]
+    assert read(second[0]).previous_verdicts == ()  # a completed judging, not a second opinion
 
 
 def test_another_judge_keeps_the_first_verdict_and_every_description() -> None:
     task = DescriptionTask()
-    first = task.judge(_records(), ScriptedJudge(SCRIPT))
+    first = judge_records(task, _records(), ScriptedJudge(SCRIPT))
     other = ScriptedJudge({key: ["Score: 0"] * 5 for key in SCRIPT}, name="other-judge")
-    second = task.judge(first, other)
+    second = judge_records(task, first, other)
     for old, new in zip(first, second):
         assert new.output["description"] == old.output["description"]
-        assert new.output["previous_judgements"] == [old.output["judgement"]]
-        assert new.output["judgement"]["judge"]["name"] == "other-judge"
+        assert read(new).previous_verdicts == (read(old).verdict,)
+        assert read(new).verdict.judge.name == "other-judge"  # type: ignore[union-attr]
     assert task.metrics("d", second)["sum"] == 0.0
-    task.restore_judge({"judge": first[0].output["judgement"]["judge"]})  # metrics follow the current judge
+    task.restore_judge({"judge": read(first[0]).verdict.judge.to_json()})  # type: ignore[union-attr]  # metrics follow the current judge
     assert task.metrics("d", second)["sum"] == pytest.approx(11 / 9 + 2.5)
 
 
 def test_rounds_are_an_option() -> None:
     task = DescriptionTask({"judge_rounds": "2"})
     judge = ScriptedJudge({key: list(replies) for key, replies in SCRIPT.items()})
-    metrics = task.metrics("d", task.judge(_records(), judge))
+    metrics = task.metrics("d", judge_records(task, _records(), judge))
     assert sum(judge.asked.values()) == 12 and metrics["judge_rounds_total"] == 12
     assert metrics["completeness"] == pytest.approx((2 + 2 + 2 + 1) / 4)
 
 
 def test_rescore_reads_the_stored_replies_again() -> None:
     task = DescriptionTask()
-    judged = task.judge(_records(), ScriptedJudge(SCRIPT))
+    judged = judge_records(task, _records(), ScriptedJudge(SCRIPT))
     output = json.loads(json.dumps(judged[0].output))  # as stored, then damaged by an "old parser"
-    output["judgement"]["scores"] = {d: [0] * 5 for d in output["judgement"]["scores"]}
+    output["verdict"]["scores"] = {d: [0] * 5 for d in output["verdict"]["scores"]}
     stale = Record("a.jpg", output)
     (fixed,) = task.rescore([stale])
-    assert fixed.output["judgement"]["scores"] == judged[0].output["judgement"]["scores"]
+    assert fixed.output["verdict"]["scores"] == judged[0].output["verdict"]["scores"]
     assert (
         fixed.output["description"] == "Very sharp."
-        and stale.output["judgement"]["scores"]["precision"] == [0] * 5
+        and stale.output["verdict"]["scores"]["precision"] == [0] * 5
     )
     assert task.rescore([judged[1]])[0] is judged[1]  # nothing to fix: the same record
 
@@ -326,19 +326,19 @@ def test_bootstrap_intervals_resample_images() -> None:
         for dimension in ("completeness", "precision", "relevance"):
             script[dimension, f"d{i}"] = [f"Score: {i % 3}"] * 5
     task = DescriptionTask({"bootstrap": "200"})
-    metrics = task.metrics("d", task.judge(records, ScriptedJudge(script)))
+    metrics = task.metrics("d", judge_records(task, records, ScriptedJudge(script)))
     low, high = metrics["sum_ci"]
     assert metrics["sum"] == pytest.approx(3.0) and low < metrics["sum"] < high
     assert all(len(metrics[f"{d}_ci"]) == 2 for d in ("completeness", "precision", "relevance"))
     assert "sum_ci" not in DescriptionTask({"bootstrap": "0"}).metrics(
-        "d", task.judge(records, ScriptedJudge(script))
+        "d", judge_records(task, records, ScriptedJudge(script))
     )
 
 
 def test_a_judge_that_answers_nothing_stops_the_run_instead_of_reporting_nans() -> None:
     broken = ScriptedJudge({key: [ConnectionError("refused")] * 5 for key in SCRIPT})
     with pytest.raises(RunError, match="every one of 30 calls to the judge scripted-judge failed"):
-        DescriptionTask().judge(_records(), broken)
+        judge_records(DescriptionTask(), _records(), broken)
 
 
 # --- submission ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from PIL import Image
 from fake_openai_server import FakeOpenAIServer, Reply, user_text
 from helpers import run_cli
 from qbench.store import load_run
+from qbench.tasks.description import read
 
 COLORS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220)}
 DESCRIPTIONS = {
@@ -147,8 +148,8 @@ def test_openai_model_and_judge_give_the_scripted_means_then_a_second_judge_adds
     old_records, new_records = run.records(), new.records()
     for rid, record in new_records.items():
         assert record.output["description"] == old_records[rid].output["description"]
-        (previous,) = record.output["previous_judgements"]
-        assert previous == old_records[rid].output["judgement"]  # both judges' verdicts, side by side
+        (previous,) = read(record).previous_verdicts
+        assert previous == read(old_records[rid]).verdict  # both judges' verdicts, side by side
 
 
 MODELS_PY = '''

@@ -27,6 +27,7 @@ from PIL import Image
 from fake_openai_server import FakeOpenAIServer, user_text
 from family_data import ABENCH_ITEMS, MICBENCH_ITEMS, abench_json, micbench_json
 from qbench.data.images import file_key
+from qbench.judging import stored_verdicts
 from qbench.store import find_runs
 from qbench.tasks import abench, micbench, prompts, qbench_video
 from test_a1_cli import qbench
@@ -435,8 +436,10 @@ def test_qbench_video_official_frames_prompts_and_judged_scores(
     }
     assert {k: metrics[k] for k in expected} == pytest.approx(expected)
     records = run.records()
-    assert records["3"].output["judge"]["scores"] == [2, 1, 2, 2, None] or sorted(
-        s for s in records["3"].output["judge"]["scores"] if s is not None
+    (verdict, _) = stored_verdicts(records["3"].output)
+    assert verdict is not None
+    assert verdict.scores["result"] == [2, 1, 2, 2, None] or sorted(
+        s for s in verdict.scores["result"] if s is not None
     ) == [1, 2, 2, 2]
     labels = [label for _, label in qbench_video.columns(metrics)]
     assert labels == [

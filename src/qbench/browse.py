@@ -10,7 +10,8 @@ with the reply and the deciding rule; judge rounds without a verdict), ``--sampl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,18 +104,24 @@ def _snippet(text: Any, width: int = SNIPPET) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def unreadable(record: Record) -> bool:
+def unreadable(record: Record, task: str | None = None) -> bool:
     """An A1 reply no rule could read, or a judge round (A1 or A2) that gave no verdict."""
-    out = record.output
-    if "letter" in out and out.get("letter") is None:
+    out = _typed(record, task)
+    if getattr(out, "rule", None) is not None and getattr(out, "letter", "") is None:
         return True
-    judge = out.get("judge")
-    if isinstance(judge, Mapping) and None in (judge.get("verdicts") or []):
-        return True
-    judgement = out.get("judgement")
-    if isinstance(judgement, Mapping):
-        return any(s is None for scores in (judgement.get("scores") or {}).values() for s in scores)
-    return False
+    verdict = getattr(out, "verdict", None)
+    return verdict is not None and any(s is None for s in verdict.all_scores())
+
+
+def _typed(record: Record, task: str | None) -> Any:
+    """The record's typed output when its task is known (old records migrated), else its raw fields."""
+    from qbench.registry import TASKS
+
+    if task in TASKS.names():
+        reader = getattr(TASKS.get(str(task)), "read", None)
+        if callable(reader):
+            return reader(record)
+    return None
 
 
 def select_records(
@@ -130,7 +137,8 @@ def select_records(
     if failed:
         records = [r for r in records if not r.ok]
     if unreadable_only:
-        records = [r for r in records if r.ok and unreadable(r)]
+        task = str(run.manifest.get("task"))
+        records = [r for r in records if r.ok and unreadable(r, task)]
     return records
 
 
@@ -149,45 +157,43 @@ def header(run: Run) -> list[str]:
     return lines
 
 
-def describe(record: Record) -> str:
+def describe(record: Record, task: str | None = None) -> str:
     """One line per record, with what decided its outcome."""
-    out = record.output
     if not record.ok:
         return f"{record.id}: FAILED {record.error}"
-    if "letter" in out:  # A1
-        verdict = (
-            "right" if out.get("correct") else "wrong" if out.get("correct") is False else "no answer key"
-        )
-        text = f"{record.id}: {out.get('letter') or '-'} ({out.get('rule')}) {verdict}"
-        if "response" in out:
-            text += f"; reply: {_snippet(out['response'])!r}"
-        judge = out.get("judge")
-        if isinstance(judge, Mapping):
-            text += f"; judge votes {judge.get('verdicts')}"
-            failed = [r for r, v in zip(judge.get("replies") or [], judge.get("verdicts") or []) if v is None]
+    out = _typed(record, task)
+    if task == "a1" and out is not None:
+        verdict = "right" if out.correct else "wrong" if out.correct is False else "no answer key"
+        text = f"{record.id}: {out.letter or '-'} ({out.rule}) {verdict}"
+        if out.response is not None:
+            text += f"; reply: {_snippet(out.response)!r}"
+        if out.verdict is not None:
+            replies = [r for rs in out.verdict.replies.values() for r in rs]
+            votes = out.verdict.all_scores()
+            text += f"; judge votes {votes}"
+            failed = [r for r, v in zip(replies, votes) if v is None]
             if failed:
                 text += f", unreadable judge reply: {_snippet(failed[0], 40)!r}"
         return text
-    if "score" in out:  # A3
-        form = f" ({out['score_form']})" if out.get("score_form") else ""
-        score = "n/a" if out["score"] is None else f"{out['score']:.6g}"
-        return f"{record.id}: score {score}{form}, mos {out.get('mos')}"
-    if "description" in out:  # A2
-        text = f"{record.id}: {_snippet(out.get('description'))!r}"
-        judgement = out.get("judgement")
-        if isinstance(judgement, Mapping):
-            scores = judgement.get("scores") or {}
+    if task == "a3" and out is not None:
+        form = f" ({out.score_form})" if out.score_form else ""
+        score = "n/a" if not math.isfinite(out.score) else f"{out.score:.6g}"
+        return f"{record.id}: score {score}{form}, mos {out.mos}"
+    if task == "a2" and out is not None:
+        text = f"{record.id}: {_snippet(out.description)!r}"
+        if out.verdict is not None:
+            scores = out.verdict.scores
             text += "; " + ", ".join(f"{d} {s}" for d, s in scores.items())
             bad = [
                 reply
-                for d, replies in (judgement.get("replies") or {}).items()
+                for d, replies in out.verdict.replies.items()
                 for reply, score in zip(replies, scores.get(d, []))
                 if score is None
             ]
             if bad:
                 text += f"; no verdict in: {_snippet(bad[0] if bad[0] is not None else 'call failed', 40)!r}"
         return text
-    return f"{record.id}: {_snippet(json.dumps(dict(out), default=str))}"
+    return f"{record.id}: {_snippet(json.dumps(dict(record.output), default=str))}"
 
 
 def show_lines(
@@ -207,5 +213,6 @@ def show_lines(
         return
     what = "failed " if failed else "unreadable " if unreadable_only else ""
     yield f"{len(records)} {what}samples" + (f" (first {limit})" if limit and len(records) > limit else "")
+    task = str(run.manifest.get("task"))
     for record in records[:limit] if limit else records:
-        yield describe(record)
+        yield describe(record, task)

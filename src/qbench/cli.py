@@ -246,7 +246,7 @@ def import_(
             list(files), model=model, out=out, positive=positive, negative=negative, dataset=dataset
         )
     else:
-        from qbench.tasks.perception_import import import_a1
+        from qbench.importer import import_a1
 
         runs = import_a1(list(files), model=model, out=out, dataset=dataset, split=split, data=data)
     _print_runs(runs)

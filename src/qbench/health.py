@@ -56,30 +56,38 @@ def no_samples(selected: int, total: int, limit: int | None, shard: str | None) 
 
 def check(task: str, records: Sequence[Record], metrics: Mapping[str, Any]) -> Health:
     """The verdict for ``records`` of ``task`` (``a1``, ``a2``, ``a3``) and the metrics computed from them."""
-    ok = [r.output for r in records if r.ok]
+    ok = [r for r in records if r.ok]
     if not ok:
         return Health(unusable="no finished samples")
     health = Health()
-    if task in ("a1", "abench", "micbench"):
-        _a1_replies(ok, health)
-        _a1_judge(ok, health)
-    elif task == "qbench-video":  # letters of the multiple-choice items, judge rounds of the open-ended ones
-        mcq = [f for f in ok if f.get("qtype") != "open-ended"]
-        if mcq:
-            _a1_replies(mcq, health)
-        _a1_judge(ok, health)
-    elif task == "a2":
-        _a2_judge(ok, metrics, health)
+    if task == "a2":
+        from qbench.tasks.description import DescriptionOutput
+
+        _a2_judge([DescriptionOutput.from_json(r.output) for r in ok], metrics, health)
     elif task == "a3":
-        _a3_scores(ok, health)
+        from qbench.tasks.assessment import AssessmentOutput
+
+        _a3_scores([AssessmentOutput.from_json(r.output) for r in ok], health)
+    elif task in ("a1", "abench", "micbench", "qbench-video"):
+        # choice records all have A1's letter, rule, reply and judge verdict (old A1 ``judge`` migrated)
+        from qbench.tasks.perception import PerceptionOutput
+
+        outputs = [PerceptionOutput.from_json(r.output) for r in ok]
+        if task == "qbench-video":  # letters of the multiple-choice items, judge rounds of open-ended ones
+            mcq = [f for f in outputs if str(f.qtype) != "open-ended"]
+            if mcq:
+                _a1_replies(mcq, health)
+        else:
+            _a1_replies(outputs, health)
+        _a1_judge(outputs, health)
     return health
 
 
-def _a3_scores(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
-    bad = [f for f in ok if not _finite(f.get("score"))]
+def _a3_scores(ok: Sequence[Any], health: Health) -> None:
+    bad = [f for f in ok if not _finite(f.score)]
     if not bad:
         return
-    reasons = Counter(str(f.get("score_form") or "not a number") for f in bad)
+    reasons = Counter(str(f.score_form or "not a number") for f in bad)
     text = f"{_share(len(bad), len(ok))} scores are not finite numbers (commonest: {_commonest(reasons)})"
     if len(bad) == len(ok):
         health.unusable = f"no score could be computed: {text}"
@@ -104,12 +112,12 @@ def _snippet(text: Any, width: int = 60) -> str:
     return repr(flat if len(flat) <= width else flat[: width - 3] + "...")
 
 
-def _a1_replies(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
-    unreadable = [f for f in ok if f.get("letter") is None]
+def _a1_replies(ok: Sequence[Any], health: Health) -> None:
+    unreadable = [f for f in ok if f.letter is None]
     if not unreadable:
         return
-    rules = Counter(str(f.get("rule")) for f in unreadable)
-    replies = Counter(_snippet(f["response"]) for f in unreadable if "response" in f)
+    rules = Counter(str(f.rule) for f in unreadable)
+    replies = Counter(_snippet(f.response) for f in unreadable if f.response is not None)
     reasons = f"commonest rules: {_commonest(rules)}"
     if replies:
         reasons += f"; commonest replies: {_commonest(replies, 2)}"
@@ -123,14 +131,13 @@ def _a1_replies(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
         )
 
 
-def _a1_judge(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
+def _a1_judge(ok: Sequence[Any], health: Health) -> None:
     rounds = [
         (v, reply)
         for f in ok
-        if isinstance(f.get("judge"), Mapping)
-        for v, reply in zip_longest(
-            f["judge"].get("verdicts", f["judge"].get("scores")) or [], f["judge"].get("replies") or []
-        )
+        if f.verdict is not None
+        for q in f.verdict.replies
+        for v, reply in zip_longest(f.verdict.scores.get(q) or [], f.verdict.replies[q])
     ]
     if not rounds:
         return
@@ -138,18 +145,18 @@ def _a1_judge(ok: Sequence[Mapping[str, Any]], health: Health) -> None:
     _judge_verdict(len(failed), len(rounds), Counter(_reply_reason(r) for r in failed), health)
 
 
-def _a2_judge(ok: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any], health: Health) -> None:
+def _a2_judge(ok: Sequence[Any], metrics: Mapping[str, Any], health: Health) -> None:
     total = int(metrics.get("judge_rounds_total") or 0)
     if not total:
         return
     failed = int(metrics.get("judge_failed_calls") or 0) + int(metrics.get("judge_unparsable") or 0)
     reasons: Counter[str] = Counter()
     for f in ok:
-        verdict = f.get("judgement")
-        if not isinstance(verdict, Mapping):
+        verdict = f.verdict
+        if verdict is None:
             continue
-        for dimension, replies in verdict.get("replies", {}).items():
-            scores = verdict.get("scores", {}).get(dimension, [])
+        for dimension, replies in verdict.replies.items():
+            scores = verdict.scores.get(dimension, [])
             for reply, score in zip(replies, scores, strict=False):
                 if score is None:
                     reasons[_reply_reason(reply)] += 1

@@ -1,5 +1,9 @@
 """``qbench import``: saved model outputs become runs, scored and reported without the model.
 
+The one place imports are written (through the store's :func:`~qbench.store.derive` and
+:func:`~qbench.store.write_run`), for every task. A1: the authors' answer files, read by
+:mod:`qbench.tasks.perception_import`.
+
 A3: official output files (``img_path``, ``gt_score``, ``logit_<word>``), one run per file, the dataset
 named from the file name (``koniq.json`` -> koniq). Duplicated images keep their first record (protocol.md
 8.9) with a warning and the count in the manifest.
@@ -7,7 +11,6 @@ named from the file name (``koniq.json`` -> koniq). Duplicated images keep their
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +21,9 @@ from qbench.data.dataset import dataset_name, fingerprint_path
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import parse_score
 from qbench.errors import DataError, UsageError
-from qbench.store import Run, slug, write_run
-from qbench.tasks import prompts
-from qbench.tasks.assessment import iqa_metrics
+from qbench.store import Manifest, Run, derive, write_run
+from qbench.tasks import answers, prompts
+from qbench.tasks.assessment import AssessmentOutput, iqa_metrics
 from qbench.tasks.base import A3_SCORE_VERSION, a3_score
 from qbench.types import Record
 
@@ -49,7 +52,7 @@ def import_a3(
         name = dataset or dataset_name(path)
         metrics = iqa_metrics(name, records, logistic=logistic)
         runs.append(
-            _write_run(
+            write_imported(
                 "a3",
                 model,
                 name,
@@ -101,8 +104,7 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
             continue
         seen.add(rel)
         score, form = a3_score(logits[positive], logits[negative], temperature)
-        output = {"img_path": rel, "mos": mos, "logits": logits, "score": score, "score_form": form}
-        records.append(Record(rel, output))
+        records.append(Record(rel, AssessmentOutput(rel, mos, logits, score, form).to_json()))
     if duplicates:
         log.warning(
             "%s: %d duplicated image(s); kept the first record of each (n=%d)", path, duplicates, len(records)
@@ -110,7 +112,7 @@ def _a3_records(path: Path, positive: str, negative: str, temperature: float) ->
     return records, duplicates
 
 
-def _write_run(
+def write_imported(
     task: str,
     model: str,
     dataset: str,
@@ -122,24 +124,72 @@ def _write_run(
     task_info: dict[str, Any],
     duplicates: int = 0,
     split: str | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> Run:
-    digest = fingerprint_path(source)
-    fp = hashlib.sha256(f"import|{task}|{model}|{digest}|{task_info}".encode()).hexdigest()[:12]
-    path = out / task / slug(model) / slug(dataset) / fp
-    manifest = {
-        "task": task,
-        "model": model,
-        "model_info": {"name": model, "kind": "imported"},
-        "dataset": dataset,
-        "dataset_info": {"path": str(source), "format": "official-output", "fingerprint": digest},
-        "split": split,
-        "task_info": task_info,
-        "fingerprint": fp,
-        "source": "import",
-        "n": len(records),
-        "duplicates": duplicates,
-        "versions": {"qbench": __version__},
-        **(extra or {}),
-    }
-    return write_run(path, manifest, records, metrics)
+    """One complete run of saved outputs, written through the store: ``<out>/<task>/<model>/<dataset>/<fp>``,
+    its fingerprint from the file's content, the task, the model name and the task info (:func:`derive`)."""
+    base = Manifest(
+        task=task,
+        model=model,
+        model_info={"name": model, "kind": "imported"},
+        dataset=dataset,
+        dataset_info={
+            "path": str(source),
+            "format": "official-output",
+            "fingerprint": fingerprint_path(source),
+        },
+        split=split,
+        task_info=task_info,
+        versions={"qbench": __version__},
+    )
+    manifest = derive(base, "import", [source], n=len(records), duplicates=duplicates)
+    return write_run(manifest.folder(out), manifest, records, metrics)
+
+
+def import_a1(
+    files: Sequence[Path],
+    *,
+    model: str,
+    out: Path,
+    dataset: str | None = None,
+    split: str | None = None,
+    data: str | Path | None = None,
+) -> list[Run]:
+    """One complete A1 run per file of saved replies (the accepted forms: :mod:`qbench.tasks.perception_import`).
+
+    Every file is checked before any run is written.
+    """
+    from qbench.data.dataset import LoadOptions, load_dataset
+    from qbench.tasks.perception import a1_metrics
+    from qbench.tasks.perception_import import guess_split, parse_a1_file
+
+    reference = load_dataset(data, LoadOptions(split=split or "dev")) if data is not None else None
+    parsed = [(Path(f), parse_a1_file(Path(f), reference)) for f in files]
+    runs = []
+    for path, result in parsed:
+        name = dataset or (reference.name if reference else "qbench2" if result.pair else "llvisionqa")
+        task_info: dict[str, Any] = {
+            "task": "a1",
+            "mode": "generate",
+            "capability": "generate",
+            "prompt_version": "imported",
+            "rules_version": answers.RULES_VERSION,
+            "lang": result.lang,
+            "pair": result.pair,
+        }
+        if reference is not None:
+            task_info["data_fingerprint"] = reference.fingerprint
+        runs.append(
+            write_imported(
+                "a1",
+                model,
+                name,
+                path,
+                out,
+                result.records,
+                a1_metrics(result.records),
+                task_info=task_info,
+                duplicates=result.duplicates,
+                split=split or (reference.split if reference else guess_split(path, result.answered)),
+            )
+        )
+    return runs

@@ -6,15 +6,13 @@ exactly the metrics of a local run: records are put back in dataset order (their
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 
 from qbench.config import parse_shard
 from qbench.errors import UsageError
 from qbench.registry import TASKS
-from qbench.runner import fingerprint
-from qbench.store import Run, find_runs, slug, write_run
+from qbench.store import Run, derive, find_runs, write_run
 from qbench.types import Record
 
 
@@ -25,7 +23,7 @@ def merge_runs(paths: Sequence[Path], out: Path) -> Run:
     for shard in shards:
         if not shard.complete:
             raise UsageError(f"{shard.path} is not complete (status {shard.status}); finish it first")
-    identities = [dict(s.manifest.get("identity") or {}) for s in shards]
+    identities = [dict(s.manifest.identity or {}) for s in shards]
     if not all(identities):
         raise UsageError("only runs made by `qbench run` can be merged (an imported run has no shards)")
     base = {k: v for k, v in identities[0].items() if k != "shard"}
@@ -45,18 +43,12 @@ def merge_runs(paths: Sequence[Path], out: Path) -> Run:
     for shard in shards:
         records.update(shard.records())
     ordered = sorted(records.values(), key=lambda r: (r.output.get("index", 0), r.id))
-    manifest = copy.deepcopy(shards[0].manifest)
-    task = TASKS.get(manifest["task"])(manifest.get("config", {}).get("task_options", {}))
+    first = shards[0].manifest
+    task = TASKS.get(first.task)((first.config or {}).get("task_options", {}))
     if callable(getattr(task, "restore_judge", None)):
-        task.restore_judge(manifest.get("task_info", {}))
-    metrics = task.metrics(manifest["dataset"], ordered)
-    identity = {**base, "shard": None}
-    fp = fingerprint(identity)
-    for key in ("status", "created", "finished", "resumed", "summary", "error"):
-        manifest.pop(key, None)
-    manifest.update(
-        identity=identity, fingerprint=fp, n=len(ordered), merged_from=[str(s.path) for s in shards]
+        task.restore_judge(first.task_info)
+    metrics = task.metrics(first.dataset, ordered)
+    manifest = derive(first, "merge", [s.path for s in shards], n=len(ordered))
+    return write_run(
+        manifest.folder(out), manifest, ordered, metrics, summary={"samples": len(ordered), "shards": n}
     )
-    manifest["config"] = {**manifest.get("config", {}), "shard": None}
-    path = out / manifest["task"] / slug(manifest["model"]) / slug(manifest["dataset"]) / fp
-    return write_run(path, manifest, ordered, metrics, summary={"samples": len(ordered), "shards": n})

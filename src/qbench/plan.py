@@ -14,8 +14,6 @@ the dataset options twice, the API settings as strings). Here each is made once 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from qbench.config import RunConfig
 from qbench.data.base import Dataset, LoadOptions
 from qbench.models.base import Identity
 from qbench.redact import redact_options, redact_text
-from qbench.store import slug
+from qbench.store import Manifest, fingerprint, slug
 from qbench.version import __version__
 
 
@@ -60,11 +58,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def fingerprint(parts: dict[str, Any]) -> str:
-    """The run fingerprint: 12 hex digits of the sha256 of its identity."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 @dataclass(frozen=True)
 class Plan:
     """A run's identity and where it lives, computed once from its parts (see :func:`make_plan`)."""
@@ -84,25 +77,25 @@ class Plan:
         """A model or judge whose code cannot be read has no stable identity: its answers are never cached."""
         return self.config.cache and not self.model.volatile and not (self.judge and self.judge.volatile)
 
-    def manifest(self, versions: dict[str, str]) -> dict[str, Any]:
+    def manifest(self, versions: dict[str, str]) -> Manifest:
         """The manifest a new run folder opens with (an existing folder keeps its own; see ``store.Run.open``)."""
         config, dataset = self.config, self.dataset
-        return {
-            "task": config.task,
-            "model": self.model.name,
-            "model_info": dict(self.model.info),
-            "dataset": dataset.name,
-            "dataset_info": {
+        return Manifest(
+            task=config.task,
+            model=self.model.name,
+            model_info=dict(self.model.info),
+            dataset=dataset.name,
+            dataset_info={
                 "path": str(dataset.path) if dataset.path else None,
                 "format": dataset.format,
                 "fingerprint": dataset.fingerprint,
                 "size": len(dataset),
                 **dataset.info,
             },
-            "split": dataset.split,
-            "task_info": self.task_info,
-            "fingerprint": self.fingerprint,
-            "config": {
+            split=dataset.split,
+            task_info=self.task_info,
+            fingerprint=self.fingerprint,
+            config={
                 k: redact_text(v) if isinstance(v, str) else v
                 for k, v in asdict(config).items()
                 if k not in {"model", "judge", "data"}
@@ -114,11 +107,11 @@ class Plan:
                 "judge": str(config.judge) if config.judge is not None else None,
                 "data": str(config.data),
             },
-            "n": self.n,
-            "identity": self.identity,
-            "versions": versions,
-            "judge_info": dict(self.judge.info) if self.judge is not None else None,
-        }
+            n=self.n,
+            identity=self.identity,
+            versions=versions,
+            judge_info=dict(self.judge.info) if self.judge is not None else None,
+        )
 
 
 def make_plan(

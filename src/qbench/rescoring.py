@@ -7,18 +7,17 @@ overwritten, and both stay reportable.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from qbench.cache import ResponseCache
 from qbench.errors import UsageError
+from qbench.judging import judge_records
 from qbench.models.base import load_model, model_info, require
 from qbench.models.identity import volatile
 from qbench.registry import TASKS
-from qbench.runner import fingerprint
-from qbench.store import Run, load_run, slug, write_run
+from qbench.store import Run, derive, load_run, write_run
 from qbench.types import Record
 
 
@@ -32,8 +31,8 @@ def score_run(
 ) -> Run:
     """A new, complete run holding ``source``'s responses scored by today's rules (and ``judge``, if given)."""
     manifest = source.manifest
-    task_name = manifest.get("task")
-    task = TASKS.get(str(task_name))(manifest.get("config", {}).get("task_options", {}))
+    task_name = manifest.task
+    task = TASKS.get(task_name)((manifest.config or {}).get("task_options", {}))
     latest = source.records()
     records: Sequence[Record] = [r for r in latest.values() if r.ok]
     if not records:
@@ -42,48 +41,32 @@ def score_run(
         records = task.rescore(records)
     judge_model = None
     if judge is not None:
-        if not callable(getattr(task, "judge", None)):
+        if not callable(getattr(task, "judge_spec", None)):
             raise UsageError(f"task {task_name} takes no --judge")
         judge_model = load_model(judge, judge_options or {})
         require(judge_model, ("generate",), "judge")
         task.set_judge(judge_model)
     elif callable(getattr(task, "restore_judge", None)):
-        task.restore_judge(manifest.get("task_info", {}))
-    task_info = {**manifest.get("task_info", {}), **_rules_info(task)}
+        task.restore_judge(manifest.task_info)
+    task_info = {**manifest.task_info, **_rules_info(task)}
     if judge_model is not None:
         response_cache = ResponseCache(enabled=cache and not volatile(judge_model))
         try:
-            records = task.judge(list(records), judge_model, response_cache)
+            records = judge_records(task, list(records), judge_model, response_cache)
         finally:
             response_cache.close()
-    metrics = task.metrics(str(manifest.get("dataset")), list(records))
-    new_fp = fingerprint(
-        {
-            "from": manifest.get("fingerprint"),
-            "task": task_info,
-            "judge": model_info(judge_model) if judge_model else manifest.get("judge_info"),
-        }
+    metrics = task.metrics(manifest.dataset, list(records))
+    new_manifest = derive(
+        manifest,
+        "rescore",
+        [source.path],
+        task_info=task_info,
+        n=len(records),
+        judge_info=model_info(judge_model) if judge_model else manifest.judge_info,
     )
     # under --out, the usual <task>/<model>/<dataset>/ layout from the manifest (the source folder may be a
     # copied run anywhere, with fewer parents); else beside the source run
-    target = (
-        out
-        / str(manifest.get("task"))
-        / slug(str(manifest.get("model")))
-        / slug(str(manifest.get("dataset")))
-        if out
-        else source.path.parent
-    ) / new_fp
-    new_manifest = copy.deepcopy(manifest)
-    new_manifest.update(
-        fingerprint=new_fp,
-        derived_from=str(source.path),
-        task_info=task_info,
-        n=len(records),
-        judge_info=model_info(judge_model) if judge_model else manifest.get("judge_info"),
-    )
-    for key in ("status", "created", "finished", "resumed", "summary", "error"):
-        new_manifest.pop(key, None)
+    target = new_manifest.folder(out) if out else source.path.parent / new_manifest.fingerprint
     return write_run(target, new_manifest, records, metrics)
 
 
@@ -98,5 +81,5 @@ def score_paths(paths: Sequence[Path], **options: Any) -> list[Run]:
     return [
         score_run(load_run(run.path), **options)
         for run in find_runs(paths)
-        if not run.manifest.get("derived_from") or options.get("judge") is not None
+        if not run.manifest.derived_from or options.get("judge") is not None
     ]

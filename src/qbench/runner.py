@@ -21,6 +21,7 @@ from qbench.data.dataset import load_dataset
 from qbench.errors import Interrupted, QBenchError, RunError, UsageError
 from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
+from qbench.judging import judge_records
 from qbench.models.base import identify, images_needed, load_model, require, require_images
 from qbench.pipeline import CachedCaller, local_batches
 from qbench.plan import Plan, adapter_settings, load_options, make_plan, versions
@@ -29,7 +30,7 @@ from qbench.progress import Progress
 from qbench.redact import redact_text
 from qbench.registry import TASKS
 from qbench.startup import EarlyWork, StagedLoad
-from qbench.store import Run
+from qbench.store import Manifest, Run
 from qbench.types import Sample
 
 log = logging.getLogger("qbench")
@@ -44,7 +45,7 @@ class RunResult:
 
     path: Path
     metrics: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: Manifest
     errors: int = 0
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -106,7 +107,7 @@ def run(config: RunConfig) -> RunResult:
         else:
             require_images(model, needed, config.task)
         if config.judge is not None:
-            if not callable(getattr(task, "judge", None)):
+            if not callable(getattr(task, "judge_spec", None)):
                 raise UsageError(f"task {config.task} takes no --judge")
             judge = load_model(config.judge, config.judge_options, settings)
             require(judge, ("generate",), "judge")
@@ -237,5 +238,5 @@ def _judge_phase(store: Run, task: Any, judge: Any, samples: list[Sample], cache
     """Judge the finished records that lack this judge's verdicts; judged records are appended (latest wins)."""
     latest = store.records()
     records = [latest[s.id] for s in samples if s.id in latest and latest[s.id].ok]
-    judged = task.judge(records, judge, cache)
+    judged = judge_records(task, records, judge, cache)
     store.append(new for new, old in zip(judged, records) if new != old)

@@ -14,14 +14,17 @@ The rules that make a crash harmless:
 
 from __future__ import annotations
 
+import copy
 import fcntl
+import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from qbench.data.jsonfile import named, write_json_atomic
 from qbench.errors import DataError, RunError
@@ -44,12 +47,159 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-._") or "model"
 
 
+def fingerprint(parts: Mapping[str, Any]) -> str:
+    """The short content hash that names a run folder (of a run's identity, or of what a run derives from)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+ALWAYS_WRITTEN = (
+    "task",
+    "model",
+    "model_info",
+    "dataset",
+    "dataset_info",
+    "split",
+    "task_info",
+    "fingerprint",
+)
+RUN_STATE = ("status", "created", "finished", "resumed", "store_version", "summary", "error")
+
+
+@dataclass
+class Manifest(Mapping[str, Any]):
+    """A run's ``manifest.json``: what the run is (task, model, data, rules: its fingerprint) and how it went.
+
+    Read with :meth:`from_json`, which takes every manifest qbench has written (keys it does not know are kept
+    in ``extra`` and written back unchanged). Code reads attributes; the read-only mapping view
+    (``manifest["task_info"]``, ``manifest.get("split")``) is there for callers not moved over yet. Change it
+    with :meth:`update` (the store writes it); a run made from other runs gets its manifest from
+    :func:`derive`, the one place that knows what a derived run keeps, drops and is named by.
+    """
+
+    task: str = ""
+    model: str = ""
+    model_info: dict[str, Any] = field(default_factory=dict)
+    dataset: str = ""
+    dataset_info: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    task_info: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    config: dict[str, Any] | None = None  # the run's settings (`qbench run` only)
+    source: str | None = None  # "import" for a run made from saved outputs
+    n: int | None = None
+    duplicates: int | None = None  # imports: repeated items dropped (protocol 8.9)
+    identity: dict[str, Any] | None = None  # what the fingerprint hashes (`qbench run` only; merge needs it)
+    versions: dict[str, Any] = field(default_factory=dict)
+    judge_info: dict[str, Any] | None = None
+    derived_from: str | None = None  # `qbench score`: the run re-scored
+    merged_from: list[str] | None = None  # `qbench merge`: the shard runs
+    created: str | None = None
+    store_version: int | None = None
+    status: str | None = None
+    resumed: int | None = None
+    finished: str | None = None
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- JSON ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Manifest:
+        data = copy.deepcopy(dict(obj))
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: data.pop(k) for k in list(data) if k in known}
+        return cls(**values, extra=data)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to ``manifest.json`` (fields that are not set are left out)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None or f.name in ALWAYS_WRITTEN:
+                out[f.name] = copy.deepcopy(value)
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def update(self, **changes: Any) -> None:
+        known = {f.name for f in fields(self)} - {"extra"}
+        for key, value in changes.items():
+            if key in known:
+                setattr(self, key, value)
+            else:
+                self.extra[key] = value
+
+    def folder(self, out: Path) -> Path:
+        """Where this run lives under a runs folder: ``<task>/<model>/<dataset>/<fingerprint>``."""
+        return out / self.task / slug(self.model) / slug(self.dataset) / self.fingerprint
+
+    # -- the read-only mapping view ------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        if key in self.extra:
+            return self.extra[key]
+        if key != "extra" and key in self.__dataclass_fields__:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_json()
+
+
+Derivation = Literal["import", "rescore", "merge"]
+
+
+def derive(base: Manifest, how: Derivation, sources: Sequence[str | Path], **changes: Any) -> Manifest:
+    """The manifest of a run made from others: the one way imports, re-scorings and merges are named.
+
+    ``base`` describes the new run's task, model and data (for an import, a fresh manifest of the imported
+    model; for a re-scoring, the source run's; for a merge, the first shard's). The new manifest keeps what
+    ``base`` says, drops how ``base``'s own run went (status, times, summary, error), applies ``changes``,
+    records where it came from (``source``, ``derived_from`` or ``merged_from``) and gets its fingerprint:
+
+    - ``import``: the imported file's content, the task, the model name and the task info (so importing the
+      same file again lands in the same folder);
+    - ``rescore``: the source run's fingerprint, today's rule versions (in ``task_info``) and the judge;
+    - ``merge``: the unsharded configuration (``identity`` with ``shard`` = None), so a merged run has the
+      folder and the numbers that one machine running everything would have had. (Shard runs themselves
+      are made by ``qbench run --shard``: their identity holds the shard.)
+    """
+    data = {k: v for k, v in base.to_json().items() if k not in RUN_STATE}
+    new = Manifest.from_json(data)
+    new.update(**changes)
+    paths = [str(s) for s in sources]
+    if how == "import":
+        new.source = "import"
+        digest = new.dataset_info.get("fingerprint")
+        key = f"import|{new.task}|{new.model}|{digest}|{new.task_info}"
+        new.fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
+    elif how == "rescore":
+        new.derived_from = paths[0]
+        new.fingerprint = fingerprint(
+            {"from": base.fingerprint, "task": new.task_info, "judge": new.judge_info}
+        )
+    elif how == "merge":
+        new.merged_from = paths
+        new.identity = {**(base.identity or {}), "shard": None}
+        new.config = {**(new.config or {}), "shard": None}
+        new.fingerprint = fingerprint(new.identity)
+    else:
+        raise ValueError(f"unknown derivation {how!r}")
+    return new
+
+
 class Run:
     """One run folder. Create with :meth:`open` (new or resumed) or :func:`load_run` (read only)."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, path: Path, manifest: Manifest | Mapping[str, Any]) -> None:
         self.path = path
-        self.manifest = manifest
+        self.manifest = manifest if isinstance(manifest, Manifest) else Manifest.from_json(manifest)
         self._lock_fh: Any = None
         self._kept = False  # a finished run reopened: nothing on disk changes until its first new record
         self._synced = time.monotonic()
@@ -57,29 +207,30 @@ class Run:
 
     # -- creation and resume -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, manifest: dict[str, Any]) -> Run:
+    def open(cls, path: Path, manifest: Manifest | Mapping[str, Any]) -> Run:
         """Start a new run at ``path`` or resume the one there (same fingerprint, so the same config)."""
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path, manifest)
+        manifest = run.manifest
         run._lock()
         old = _read_manifest(path / MANIFEST) if (path / MANIFEST).exists() else None
         if old is not None:
-            if old.get("fingerprint") != manifest.get("fingerprint"):
-                raise RunError(f"{path} holds a different run (fingerprint {old.get('fingerprint')})")
-            manifest["created"] = old.get("created", manifest.get("created"))
-            manifest["resumed"] = int(old.get("resumed", 0)) + 1
-        manifest.setdefault("created", _now())
-        manifest["store_version"] = STORE_VERSION
+            if old.fingerprint != manifest.fingerprint:
+                raise RunError(f"{path} holds a different run (fingerprint {old.fingerprint})")
+            manifest.created = old.created or manifest.created
+            manifest.resumed = int(old.resumed or 0) + 1
+        manifest.created = manifest.created or _now()
+        manifest.store_version = STORE_VERSION
         try:
             run.records()  # a broken records file is reported before anything is changed
         except BaseException:
             run.close()
             raise
-        finished = old is not None and old.get("status") in FINISHED and (path / METRICS).exists()
+        finished = old is not None and old.status in FINISHED and (path / METRICS).exists()
         if finished:
             assert old is not None
             run._kept = True
-            manifest["status"] = old["status"]
+            manifest.status = old.status
         else:
             run._begin()
         return run
@@ -87,9 +238,9 @@ class Run:
     def _begin(self) -> None:
         """From here on the run is being changed: ``running``, and no metrics that could be stale."""
         self._kept = False
-        self.manifest["status"] = "running"
+        self.manifest.status = "running"
         (self.path / METRICS).unlink(missing_ok=True)
-        write_json_atomic(self.path / MANIFEST, self.manifest)
+        write_json_atomic(self.path / MANIFEST, self.manifest.to_json())
 
     def _lock(self) -> None:
         self._lock_fh = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the run's lifetime
@@ -157,8 +308,8 @@ class Run:
 
     def update(self, **fields: Any) -> None:
         self.sync()
-        self.manifest.update(fields)
-        write_json_atomic(self.path / MANIFEST, self.manifest)
+        self.manifest.update(**fields)
+        write_json_atomic(self.path / MANIFEST, self.manifest.to_json())
 
     def finish(self, metrics: dict[str, Any], *, status: str = "complete", **fields: Any) -> None:
         """Metrics first, then the status (``complete``, or ``unusable`` for a run that measured nothing):
@@ -187,7 +338,7 @@ class Run:
     # -- reading -------------------------------------------------------------------------------------
     @property
     def status(self) -> str:
-        return str(self.manifest.get("status", "unknown"))
+        return str(self.manifest.status or "unknown")
 
     @property
     def complete(self) -> bool:
@@ -212,7 +363,7 @@ class Run:
 
 
 def write_run(
-    path: Path, manifest: dict[str, Any], records: Iterable[Record], metrics: dict[str, Any], **fields: Any
+    path: Path, manifest: Manifest, records: Iterable[Record], metrics: dict[str, Any], **fields: Any
 ) -> Run:
     """A complete run written whole (an import, a merge, a re-scoring): records replaced, never appended to.
 
@@ -226,7 +377,7 @@ def write_run(
     try:
         (path / RECORDS).unlink(missing_ok=True)
         run.append(records)
-        health = check(str(manifest.get("task")), records, metrics)
+        health = check(manifest.task, records, metrics)
         health.report()
         if health.unusable:
             fields = {**fields, "status": "unusable", "error": health.unusable}
@@ -271,10 +422,16 @@ def _cut_torn_tail(path: Path) -> None:
         fh.truncate(data.rfind(b"\n") + 1)
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(path: Path) -> Manifest:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"unreadable run manifest ({exc})", file=path) from None
+    if not isinstance(obj, dict):
+        raise DataError("the run manifest is not a JSON object", file=path)
+    try:
+        return Manifest.from_json(obj)
+    except TypeError as exc:
         raise DataError(f"unreadable run manifest ({exc})", file=path) from None
 
 

@@ -190,10 +190,12 @@ def a1_correct(output: Mapping[str, Any]) -> bool | None:
 
 def a1_judged_correct(output: Mapping[str, Any]) -> bool | None:
     """The LLM judge's majority verdict; undecided counts as wrong (as the A1 task counts it), None if unjudged."""
-    verdict = output.get("judge")
-    if not isinstance(verdict, Mapping) or output.get("answer") is None:
+    from qbench.tasks.perception import PerceptionOutput
+
+    typed = PerceptionOutput.from_json(output)
+    if typed.verdict is None or typed.answer is None:
         return None
-    return bool(verdict.get("correct"))
+    return bool(typed.judged_correct())
 
 
 def _paired_accuracy(
@@ -379,11 +381,14 @@ def _halves(dataset: str, names: Sequence[str]) -> list[str] | None:
 def a2_round_scores(output: Mapping[str, Any]) -> dict[str, list[int]] | None:
     """An item's valid judge scores per dimension (unparsable rounds dropped), or None when not judged.
 
-    Reads ``judgement.scores`` (what the A2 task writes); a record with plain per-dimension fields (a list of
-    rounds or one number) is read too, so imported or hand-made records compare as well.
+    Reads the verdict's scores (what the A2 task writes, old records migrated); a record with plain
+    per-dimension fields (a list of rounds or one number) is read too, so imported or hand-made records
+    compare as well.
     """
-    judgement = output.get("judgement")
-    holder = judgement.get("scores") if isinstance(judgement, Mapping) else output
+    from qbench.tasks.description import DescriptionOutput
+
+    verdict = DescriptionOutput.from_json(output).verdict
+    holder = verdict.scores if verdict is not None else output
     if not isinstance(holder, Mapping):
         return None
     out: dict[str, list[int]] = {}

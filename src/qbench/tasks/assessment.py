@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,54 @@ from qbench.types import Record, Request, Sample
 from qbench.undefined import number
 
 # half_of lives in qbench.protocol (reports and data use it too); re-exported here for older imports.
-__all__ = ["AssessmentTask", "half_of", "iqa_metrics", "rescore_record"]
+__all__ = ["AssessmentOutput", "AssessmentTask", "half_of", "iqa_metrics", "read", "rescore_record"]
 
 OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
+
+
+@dataclass(frozen=True)
+class AssessmentOutput:
+    """One A3 record's output: the image, its MOS, the level words' logits and the score computed from them.
+
+    This class is the only place that knows the A3 record keys. ``logits`` and ``score_form`` are set when the
+    score comes from logits (``score_tokens``); a classical IQA model gives ``score`` alone. A score that is
+    not a number is stored as null and read back as NaN. ``extra`` keeps keys this version does not know.
+    """
+
+    img_path: str | None = None
+    mos: float | None = None
+    logits: dict[str, float] | None = None
+    score: float = math.nan
+    score_form: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.extra, "img_path": self.img_path, "mos": self.mos}
+        if self.logits is not None:
+            out["logits"] = dict(self.logits)
+        out["score"] = self.score
+        if self.score_form is not None:
+            out["score_form"] = self.score_form
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> AssessmentOutput:
+        data = dict(obj)
+        logits = data.pop("logits", None)
+        mos = data.pop("mos", None)
+        return cls(
+            img_path=data.pop("img_path", None),
+            mos=None if mos is None else float(mos),
+            logits={str(w): number(v) for w, v in logits.items()} if isinstance(logits, Mapping) else None,
+            score=number(data.pop("score", None)),
+            score_form=data.pop("score_form", None),
+            extra=data,
+        )
+
+
+def read(record: Record) -> AssessmentOutput:
+    """The typed output of an A3 record."""
+    return AssessmentOutput.from_json(record.output)
 
 
 class AssessmentTask:
@@ -86,17 +131,18 @@ class AssessmentTask:
             words=(self.positive, self.negative),
         )
 
-    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"img_path": sample.source, "mos": sample.mos}
+    def outcome(self, sample: Sample, result: Any) -> AssessmentOutput:
         if self.capability == "score_tokens":
             logits = {word: float(result[word]) for word in (self.positive, self.negative)}
-            out["logits"] = logits
-            out["score"], out["score_form"] = a3_score(
-                logits[self.positive], logits[self.negative], self.temperature
-            )
-        else:
-            out["score"] = float(result)
-        return out
+            score, form = a3_score(logits[self.positive], logits[self.negative], self.temperature)
+            return AssessmentOutput(sample.source, sample.mos, logits, score, form)
+        return AssessmentOutput(sample.source, sample.mos, score=float(result))
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        """The record fields (:meth:`outcome` as JSON)."""
+        return self.outcome(sample, result).to_json()
+
+    read = staticmethod(read)
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Scores recomputed from the stored logits with today's form (``qbench score``); scalars stay."""
@@ -110,9 +156,10 @@ def iqa_metrics(
     dataset: str, records: Sequence[Record], *, logistic: bool = False, resamples: int = 1000
 ) -> dict[str, Any]:
     """SRCC/PLCC/KRCC of record scores against MOS, with the database's halves rule and bootstrap intervals."""
-    pred = np.array([number(r.output["score"]) for r in records])
-    gt = np.array([float(r.output["mos"]) for r in records])
-    names = [str(r.output.get("img_path", r.id)) for r in records]
+    outputs = [read(r) for r in records]
+    pred = np.array([o.score for o in outputs])
+    gt = np.array([float(o.mos) for o in outputs])  # type: ignore[arg-type]  # an A3 record has a MOS
+    names = [str(r.id if o.img_path is None else o.img_path) for r, o in zip(records, outputs)]
     db = find_database(dataset)
     groups = None
     if db and db.halves:
@@ -138,8 +185,8 @@ def iqa_metrics(
 
 def rescore_record(record: Record, positive: str, negative: str, temperature: float) -> Record:
     """The record with its score (and ``score_form``) recomputed from its logits, if it has both words."""
-    logits = record.output.get("logits")
-    if not isinstance(logits, dict) or positive not in logits or negative not in logits:
+    out = read(record)
+    if out.logits is None or positive not in out.logits or negative not in out.logits:
         return record
-    score, form = a3_score(number(logits[positive]), number(logits[negative]), temperature)
-    return replace(record, output={**record.output, "score": score, "score_form": form})
+    score, form = a3_score(out.logits[positive], out.logits[negative], temperature)
+    return replace(record, output=replace(out, score=score, score_form=form).to_json())

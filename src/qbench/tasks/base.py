@@ -30,14 +30,13 @@ class JudgedTask(Task, Protocol):
     """A task that takes ``--judge`` (A1 optionally, A2 to score) and can be re-scored from its records.
 
     - ``set_judge(judge)``: called before the run's fingerprint is made (the judge's identity is part of it).
-    - ``judge(records, judge, cache) -> records``: the same records with the judge's verdicts added; records
-      that already carry this judge's verdicts come back unchanged (so a resumed judging is free).
+    - the pure :class:`qbench.judging.Judgeable` methods (``judge_spec``, ``judge_questions``, ...), through
+      which :func:`qbench.judging.judge_records` judges its records: the task itself asks no model.
     - ``rescore(records) -> records``: derived fields recomputed from the stored raw outputs (e.g. the A1
       extraction after a rule fix), without any model.
     """
 
     def set_judge(self, judge: Any) -> None: ...
-    def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]: ...
     def rescore(self, records: Sequence[Record]) -> list[Record]: ...
 
 

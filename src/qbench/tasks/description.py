@@ -10,11 +10,13 @@ Two phases, because the official references are private (protocol.md 3):
    k in {0, 1, 2}; an unparsable reply or a failed call is dropped and counted, never scored as 0
    (protocol 8.6).
 
-What a judged record holds (``judgement``): the judge's identity (name, fingerprint, prompt version, rounds),
-the raw reply of every round (``None`` for a call that failed) and the parsed scores. Raw replies are kept so
-that :meth:`DescriptionTask.rescore` can re-read them after a parser fix, and a record judged by another judge
-before keeps that earlier verdict under ``previous_judgements`` (``qbench score RUN --judge OTHER`` then holds
-both judges' opinions side by side, and the old run is untouched).
+What a judged record holds (``verdict``, a :class:`qbench.judging.Verdict`): the judge's identity (name,
+fingerprint, prompt version, rounds), the raw reply of every round (``None`` for a call that failed) and the
+parsed scores, per dimension. Raw replies are kept so that :meth:`DescriptionTask.rescore` can re-read them
+after a parser fix, and a record judged by another judge before keeps that earlier verdict under
+``previous_verdicts`` (``qbench score RUN --judge OTHER`` then holds both judges' opinions side by side, and
+the old run is untouched). Records written before one verdict shape (``judgement``, ``previous_judgements``)
+are read as such (:class:`DescriptionOutput`).
 
 Aggregation (a decision, documented here and in the manifest's prompt versions): per dimension the scores of
 all valid rounds of all images are **pooled**. P0/P1/P2 are their frequencies and the dimension's score is
@@ -28,16 +30,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from qbench.data.dataset import Dataset
-from qbench.errors import RunError, UsageError
-from qbench.judging import JudgeJob, judge_rounds
+from qbench.errors import UsageError
+from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts
 from qbench.metrics import bootstrap_interval
-from qbench.models.base import model_fingerprint, model_name
 from qbench.tasks import prompts
 from qbench.tasks.base import task_options
 from qbench.tasks.judge import (
@@ -62,7 +64,74 @@ OPTIONS = {"max_new_tokens": int, "judge_rounds": int, "bootstrap": int}
 #: degenerate, repeating generation. ``-T max_new_tokens=215`` approximates the demo's budget.
 DEFAULT_MAX_NEW_TOKENS = 512
 
-_KEY_SEP = "\x1f"  # between record id and dimension in a judge job key; never part of an id
+
+@dataclass(frozen=True)
+class DescriptionOutput:
+    """One A2 record's output: the image(s), the reference, the description and the judges' verdicts.
+
+    This class is the only place that knows the A2 record keys. ``img_paths`` is set for a pair; ``reference``
+    when the item has a golden description. ``verdict`` is the latest judge's, ``previous_verdicts`` those of
+    earlier judges (a record judged again by another judge keeps both opinions side by side). ``extra`` keeps
+    keys this version does not know (``index``, ...) as they were.
+    """
+
+    img_path: str | None = None
+    img_paths: list[str] | None = None
+    reference: str | None = None
+    description: str | None = None
+    verdict: Verdict | None = None
+    previous_verdicts: tuple[Verdict, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.extra, "img_path": self.img_path}
+        if self.img_paths is not None:
+            out["img_paths"] = list(self.img_paths)
+        if self.reference is not None:
+            out["reference"] = self.reference
+        out["description"] = self.description
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.to_json()
+        if self.previous_verdicts:
+            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> DescriptionOutput:
+        """Reads today's records and those written before one verdict shape (``judgement`` and
+        ``previous_judgements``)."""
+        data = dict(obj)
+        verdict, previous = stored_verdicts(data)
+        for key in VERDICT_KEYS:
+            data.pop(key, None)
+        values = {k: data.pop(k) for k in ("img_path", "img_paths", "reference", "description") if k in data}
+        return cls(**values, verdict=verdict, previous_verdicts=previous, extra=data)
+
+    def verdict_of(self, judge: JudgeIdentity | None) -> Verdict | None:
+        """The verdict of ``judge`` (the latest or an earlier one); the latest when ``judge`` is None."""
+        if judge is None:
+            return self.verdict
+        for verdict in (self.verdict, *reversed(self.previous_verdicts)):
+            if verdict is not None and verdict.judge == judge:
+                return verdict
+        return None
+
+    def round_scores(self) -> dict[str, list[int]] | None:
+        """The latest verdict's valid scores per dimension (unreadable rounds dropped); None if not judged."""
+        if self.verdict is None:
+            return None
+        out: dict[str, list[int]] = {}
+        for dimension in A2_DIMENSIONS:
+            valid = [s for s in self.verdict.scores.get(dimension) or [] if s is not None]
+            if not valid:
+                return None
+            out[dimension] = valid
+        return out
+
+
+def read(record: Record) -> DescriptionOutput:
+    """The typed output of an A2 record."""
+    return DescriptionOutput.from_json(record.output)
 
 
 class DescriptionTask:
@@ -82,7 +151,7 @@ class DescriptionTask:
         if self.bootstrap < 0:
             raise UsageError("task option 'bootstrap' must not be negative (0 turns intervals off)")
         self.capability = "generate"
-        self.judge_identity: dict[str, Any] | None = None
+        self.judge_identity: JudgeIdentity | None = None
         self._references: tuple[int, int] | None = None  # (items with a reference, items), known after setup
 
     # -- the Task protocol -------------------------------------------------------------------------------
@@ -104,7 +173,7 @@ class DescriptionTask:
             "metric_options": {"bootstrap": self.bootstrap},  # a number in metrics.json: part of identity
         }
         if self.judge_identity is not None:
-            info["judge"] = self.judge_identity  # name, fingerprint, prompt_version, rounds
+            info["judge"] = _judge_info(self.judge_identity)  # name, fingerprint, prompt_version, rounds
         return info
 
     def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request:
@@ -116,20 +185,27 @@ class DescriptionTask:
             greedy=True,
         )
 
-    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+    def outcome(self, sample: Sample, result: Any) -> DescriptionOutput:
         if not isinstance(result, str):
             raise TypeError(f"a description must be text, got {type(result).__name__}")
-        out: dict[str, Any] = {"img_path": sample.source or sample.id}
-        if sample.extra.get("pair"):
-            out["img_paths"] = list(sample.extra["pair"])
-        if sample.reference is not None:
-            out["reference"] = sample.reference
-        out["description"] = result
-        return out
+        return DescriptionOutput(
+            img_path=sample.source or sample.id,
+            img_paths=list(sample.extra["pair"]) if sample.extra.get("pair") else None,
+            reference=sample.reference,
+            description=result,
+        )
 
-    # -- the JudgedTask protocol -------------------------------------------------------------------------
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        """The record fields (:meth:`outcome` as JSON)."""
+        return self.outcome(sample, result).to_json()
+
+    read = staticmethod(read)
+
+    # -- judging (pure: qbench.judging.judge_records asks the judge) --------------------------------------
     def set_judge(self, judge: Any) -> None:
         """Adopt ``judge`` (its identity enters the manifest and so the run fingerprint); refuse if pointless."""
+        from qbench.judging import identify
+
         if self._references is not None:
             with_reference, total = self._references
             if with_reference == 0:
@@ -140,80 +216,57 @@ class DescriptionTask:
                     total - with_reference,
                     total,
                 )
-        self.judge_identity = judge_identity(judge, self.rounds)
+        self.use_judge(identify(judge, A2_JUDGE_VERSION, self.rounds))
 
     def restore_judge(self, task_info: Mapping[str, Any]) -> None:
         """Re-scoring without ``--judge``: keep counting the verdicts of the judge the run was made with."""
         stored = task_info.get("judge")
-        self.judge_identity = dict(stored) if isinstance(stored, Mapping) else None
+        self.judge_identity = JudgeIdentity.from_json(stored) if isinstance(stored, Mapping) else None
 
-    def judge(self, records: Sequence[Record], judge: Any, cache: Any = None) -> list[Record]:
-        """``records`` with this judge's verdicts; records it has fully judged already come back unchanged.
+    def judge_spec(self) -> JudgeSpec:
+        return JudgeSpec(
+            "a2",
+            A2_JUDGE_VERSION,
+            self.rounds,
+            parse_a2_score,
+            nothing_to_judge=(_NO_REFERENCES, _NO_REFERENCES_HINT),
+            all_failed_is_error=True,
+        )
 
-        A record whose earlier judging had failed calls is judged again: the rounds that succeeded come from
-        the response cache, so only the failed ones are asked again.
-        """
-        from qbench.cache import ResponseCache
-
-        identity = judge_identity(judge, self.rounds)
+    def use_judge(self, identity: JudgeIdentity) -> None:
         self.judge_identity = identity
-        usable = [r for r in records if r.ok and r.output.get("reference") is not None]
-        if records and not usable:
-            raise UsageError(_NO_REFERENCES, hint=_NO_REFERENCES_HINT)
-        todo = [r for r in usable if not _judged_by(r, identity)]
-        if not todo:
-            return list(records)
-        jobs = [
-            JudgeJob(
-                key=f"{r.id}{_KEY_SEP}{dimension}",
-                messages=a2_judge_messages(
-                    dimension, str(r.output.get("description") or ""), str(r.output["reference"])
-                ),
-            )
-            for r in todo
-            for dimension in A2_DIMENSIONS
-        ]
-        own_cache = cache is None
-        cache = ResponseCache(enabled=False) if own_cache else cache
-        try:
-            result = judge_rounds(judge, jobs, self.rounds, cache)
-        finally:
-            if own_cache:
-                cache.close()
-        asked = len(jobs) * self.rounds - result.cache_hits
-        if asked and result.failed_calls == asked:
-            # A judge that answers nothing (a bad key, a wrong model name, a server that is down) must not
-            # leave a "complete" run of NaNs behind: stop, and let the same command resume once it is fixed.
-            raise RunError(
-                f"every one of {asked} calls to the judge {identity['name']} failed (see the warnings above); "
-                "fix the judge and run the same command again"
-            )
-        judged: dict[str, Record] = {}
-        for record in todo:
-            replies = {d: result.replies[f"{record.id}{_KEY_SEP}{d}"] for d in A2_DIMENSIONS}
-            verdict = {"judge": identity, "replies": replies, "scores": _parse(replies)}
-            judged[record.id] = Record(record.id, _with_verdict(record.output, verdict), record.error)
-        _log_judging(list(judged.values()), result.failed_calls)
-        return [judged.get(r.id, r) for r in records]
+
+    def judge_questions(self, record: Record) -> dict[str, list[dict[str, str]]] | None:
+        out = read(record)
+        if out.reference is None:
+            return None
+        return {d: a2_judge_messages(d, out.description or "", out.reference) for d in A2_DIMENSIONS}
+
+    def current_verdict(self, record: Record) -> Verdict | None:
+        return read(record).verdict
+
+    def with_verdict(self, record: Record, verdict: Verdict) -> Record:
+        """The record with ``verdict`` as its latest; a different judge's earlier verdict is kept, not lost."""
+        out = read(record)
+        previous = out.previous_verdicts
+        if out.verdict is not None and out.verdict.judge != verdict.judge:
+            previous = (*previous, out.verdict)
+        return Record(
+            record.id, replace(out, verdict=verdict, previous_verdicts=previous).to_json(), record.error
+        )
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Scores parsed again from the stored raw replies (after a parser fix); descriptions untouched."""
-        out = []
+        result = []
         for record in records:
-            output = dict(record.output)
-            changed = False
-            if isinstance(output.get("judgement"), Mapping):
-                fresh = _reparsed(output["judgement"])
-                changed |= fresh != output["judgement"]
-                output["judgement"] = fresh
-            if isinstance(output.get("previous_judgements"), list):
-                previous = [
-                    _reparsed(j) if isinstance(j, Mapping) else j for j in output["previous_judgements"]
-                ]
-                changed |= previous != output["previous_judgements"]
-                output["previous_judgements"] = previous
-            out.append(Record(record.id, output, record.error) if changed else record)
-        return out
+            out = read(record)
+            fresh = replace(
+                out,
+                verdict=None if out.verdict is None else out.verdict.reparsed(parse_a2_score),
+                previous_verdicts=tuple(v.reparsed(parse_a2_score) for v in out.previous_verdicts),
+            )
+            result.append(record if fresh == out else Record(record.id, fresh.to_json(), record.error))
+        return result
 
     # -- metrics -----------------------------------------------------------------------------------------
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
@@ -223,34 +276,34 @@ class DescriptionTask:
         with ``/p0``, ``/p1``, ``/p2`` (fractions) and ``/valid_rounds``; ``*_ci`` bootstrap intervals
         (resampling images); ``judge_failure_rate`` = (unparsable replies + failed calls) / all rounds.
         """
-        ok = [r for r in records if r.ok]
-        words = [len(str(r.output.get("description") or "").split()) for r in ok]
+        ok = [read(r) for r in records if r.ok]
+        words = [len(str(r.description or "").split()) for r in ok]
         metrics: dict[str, Any] = {
             "n": len(ok),
             "description_words": float(np.mean(words)) if words else math.nan,
             "empty_descriptions": sum(w == 0 for w in words),
         }
-        judged = [v for v in (self._verdict(r) for r in ok) if v is not None]
+        judged = [v for v in (r.verdict_of(self.judge_identity) for r in ok) if v is not None]
         metrics["n_judged"] = len(judged)
         if not judged:
             return metrics
         means = {}
         for dimension in A2_DIMENSIONS:
-            dist = a2_distribution([s for v in judged for s in v["scores"][dimension]])
+            dist = a2_distribution([s for v in judged for s in v.scores[dimension]])
             means[dimension] = math.nan if dist["mean"] is None else dist["mean"]
             metrics[dimension] = means[dimension]
             for share in ("p0", "p1", "p2"):
-                value = dist[share]  # type: ignore[literal-required]
+                value = dist[share]
                 metrics[f"{dimension}/{share}"] = math.nan if value is None else value
             metrics[f"{dimension}/valid_rounds"] = dist["n"]
         metrics["sum"] = float(sum(means.values()))
-        total = sum(len(v["replies"][d]) for v in judged for d in A2_DIMENSIONS)
-        failed = sum(reply is None for v in judged for d in A2_DIMENSIONS for reply in v["replies"][d])
+        total = sum(len(v.replies[d]) for v in judged for d in A2_DIMENSIONS)
+        failed = sum(reply is None for v in judged for d in A2_DIMENSIONS for reply in v.replies[d])
         unparsable = sum(
             reply is not None and score is None
             for v in judged
             for d in A2_DIMENSIONS
-            for reply, score in zip(v["replies"][d], v["scores"][d])
+            for reply, score in zip(v.replies[d], v.scores[d])
         )
         metrics.update(
             judge_rounds_total=total,
@@ -262,20 +315,6 @@ class DescriptionTask:
             metrics.update(_intervals(judged, self.bootstrap))
         return metrics
 
-    def _verdict(self, record: Record) -> Mapping[str, Any] | None:
-        """The record's verdict by the current judge (its latest, when no judge is known), else None.
-
-        A verdict kept under ``previous_judgements`` counts too, so the numbers of an earlier judge can be
-        recomputed from a record that a later judge has judged again.
-        """
-        latest = record.output.get("judgement")
-        if self.judge_identity is None:
-            return latest if isinstance(latest, Mapping) else None
-        for verdict in [latest, *reversed(record.output.get("previous_judgements") or [])]:
-            if isinstance(verdict, Mapping) and verdict.get("judge") == self.judge_identity:
-                return verdict
-        return None
-
 
 _NO_REFERENCES = "this A2 data has no reference descriptions, so there is nothing to judge against"
 _NO_REFERENCES_HINT = (
@@ -284,79 +323,34 @@ _NO_REFERENCES_HINT = (
 )
 
 
-def judge_identity(judge: Any, rounds: int) -> dict[str, Any]:
-    """What makes two judgings comparable: the judge model, the A2 judge prompts' version and the rounds."""
+def _judge_info(identity: JudgeIdentity) -> dict[str, Any]:
+    """The judge as A2 run manifests have always named it (part of the run's fingerprint: kept as it was)."""
     return {
-        "name": model_name(judge),
-        "fingerprint": model_fingerprint(judge),
-        "prompt_version": A2_JUDGE_VERSION,
-        "rounds": rounds,
+        "name": identity.name,
+        "fingerprint": identity.fingerprint,
+        "prompt_version": identity.version,
+        "rounds": identity.rounds,
     }
 
 
-def _judged_by(record: Record, identity: Mapping[str, Any]) -> bool:
-    """True when ``record`` holds a complete verdict of this judge (no failed call left to retry)."""
-    verdict = record.output.get("judgement")
-    if not isinstance(verdict, Mapping) or verdict.get("judge") != identity:
-        return False
-    replies = verdict.get("replies") or {}
-    return all(
-        len(replies.get(d) or []) == identity["rounds"] and None not in replies[d] for d in A2_DIMENSIONS
-    )
-
-
-def _parse(replies: Mapping[str, Sequence[str | None]]) -> dict[str, list[int | None]]:
-    return {d: [None if text is None else parse_a2_score(text) for text in replies[d]] for d in replies}
-
-
-def _reparsed(verdict: Mapping[str, Any]) -> dict[str, Any]:
-    return {**verdict, "scores": _parse(verdict.get("replies") or {})}
-
-
-def _with_verdict(output: Mapping[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
-    """``output`` with ``verdict`` as its judgement; a different judge's earlier verdict is kept, not lost."""
-    new = dict(output)
-    old = output.get("judgement")
-    if isinstance(old, Mapping) and old.get("judge") != verdict["judge"]:
-        new["previous_judgements"] = [*output.get("previous_judgements", []), dict(old)]
-    new["judgement"] = verdict
-    return new
-
-
-def _log_judging(judged: Sequence[Record], failed_calls: int) -> None:
-    unparsable = sum(
-        reply is not None and score is None
-        for r in judged
-        for d in A2_DIMENSIONS
-        for reply, score in zip(r.output["judgement"]["replies"][d], r.output["judgement"]["scores"][d])
-    )
-    if unparsable:
-        log.warning(
-            "%d judge replies had no readable 'Score: 0/1/2'; they are dropped and counted", unparsable
-        )
-    if failed_calls:
-        log.warning(
-            "%d judge calls failed; they are counted in judge_failure_rate and retried when the same "
-            "command is run again",
-            failed_calls,
-        )
-
-
-def _intervals(judged: Sequence[Mapping[str, Any]], resamples: int) -> dict[str, tuple[float, float]]:
+def _intervals(judged: Sequence[Verdict], resamples: int) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of each dimension and of ``sum``, resampling images (not rounds).
 
     Each resample pools the valid rounds of the drawn images, as the point estimate does.
     """
-    valid = np.array([[sum(s is not None for s in v["scores"][d]) for v in judged] for d in A2_DIMENSIONS])
-    total = np.array([[sum(s or 0 for s in v["scores"][d]) for v in judged] for d in A2_DIMENSIONS])
+    valid = np.array([[sum(s is not None for s in v.scores[d]) for v in judged] for d in A2_DIMENSIONS])
+    total = np.array([[sum(s or 0 for s in v.scores[d]) for v in judged] for d in A2_DIMENSIONS])
 
     def means(idx: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return total[:, idx].sum(axis=1) / valid[:, idx].sum(axis=1)
 
+    def dimension(i: int) -> Callable[[np.ndarray], float]:
+        return lambda idx: float(means(idx)[i])
+
     n = len(judged)
     out = {
-        f"{d}_ci": bootstrap_interval(lambda idx, i=i: float(means(idx)[i]), n, resamples=resamples)
+        f"{d}_ci": bootstrap_interval(dimension(i), n, resamples=resamples)
         for i, d in enumerate(A2_DIMENSIONS)
     }
     out["sum_ci"] = bootstrap_interval(lambda idx: float(means(idx).sum()), n, resamples=resamples)

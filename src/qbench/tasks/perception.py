@@ -29,12 +29,14 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
+from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
 from qbench.metrics import bootstrap_interval
 from qbench.tasks import answers, prompts
 from qbench.tasks import judge as judging_rules
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "MODES",
     "OPTIONS",
+    "PerceptionOutput",
     "PerceptionTask",
     "a1_metrics",
     "choose_by_loss",
@@ -95,6 +98,93 @@ def choose_by_loss(losses: Sequence[float], n_options: int) -> tuple[str | None,
     return prompts.OPTION_LETTERS[values.index(best)], RULE_ARGMIN
 
 
+@dataclass(frozen=True)
+class PerceptionOutput:
+    """One A1 record's output: the item as asked, the raw result, the letter read from it, and judge verdicts.
+
+    This class is the only place that knows the A1 record keys. ``response`` is set in the generate mode,
+    ``losses`` in the options mode. ``verdict`` is the latest judge's (protocol 8.5), ``previous_verdicts``
+    those of earlier judges. ``extra`` keeps keys this version does not know (``index``, ...) as they were.
+    """
+
+    question: str | None = None
+    options: list[str] = field(default_factory=list)
+    answer: str | None = None
+    qtype: int | None = None
+    concern: int | None = None
+    pair: bool = False
+    img_path: str | None = None
+    response: str | None = None
+    losses: list[float] | None = None
+    letter: str | None = None
+    rule: str | None = None
+    correct: bool | None = None
+    verdict: Verdict | None = None
+    previous_verdicts: tuple[Verdict, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.extra,
+            "question": self.question,
+            "options": list(self.options),
+            "answer": self.answer,
+            "qtype": self.qtype,
+            "concern": self.concern,
+            "pair": self.pair,
+            "img_path": self.img_path,
+        }
+        if self.losses is not None:
+            out["losses"] = list(self.losses)
+        if self.response is not None:
+            out["response"] = self.response
+        out.update(letter=self.letter, rule=self.rule, correct=self.correct)
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.to_json()
+        if self.previous_verdicts:
+            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> PerceptionOutput:
+        """Reads today's records and those written before one verdict shape (the A1 judge under ``judge``)."""
+        data = dict(obj)
+        verdict, previous = stored_verdicts(data, JUDGE_QUESTION)
+        for key in VERDICT_KEYS:
+            data.pop(key, None)
+        known = {f for f in cls.__dataclass_fields__ if f not in {"extra", "verdict", "previous_verdicts"}}
+        values = {k: data.pop(k) for k in list(data) if k in known}
+        values.update(options=list(values.get("options") or []), pair=bool(values.get("pair")))
+        return cls(**values, verdict=verdict, previous_verdicts=previous, extra=data)
+
+    @property
+    def judgeable(self) -> bool:
+        """Only a free-text reply to an item with a known answer can be judged."""
+        return self.response is not None and self.answer is not None and bool(self.options)
+
+    def verdict_of(self, judge: JudgeIdentity | None) -> Verdict | None:
+        """The verdict of ``judge`` (the latest or an earlier one); the latest when ``judge`` is None."""
+        if judge is None:
+            return self.verdict
+        for verdict in (self.verdict, *reversed(self.previous_verdicts)):
+            if verdict is not None and verdict.judge == judge:
+                return verdict
+        return None
+
+    def judged_correct(self, judge: JudgeIdentity | None = None) -> bool | None:
+        """The judge's majority (protocol 8.5): True, False, or None when undecided or not judged."""
+        verdict = self.verdict_of(judge)
+        return None if verdict is None else judging_rules.a1_majority(verdict.scores.get(JUDGE_QUESTION, []))
+
+
+JUDGE_QUESTION = "result"  # the one question the A1 judge answers per record
+
+
+def read(record: Record) -> PerceptionOutput:
+    """The typed output of an A1 record."""
+    return PerceptionOutput.from_json(record.output)
+
+
 class PerceptionTask:
     """The A1 task (``qbench run a1``); constructed with the ``-T key=value`` options."""
 
@@ -119,7 +209,7 @@ class PerceptionTask:
             raise UsageError("task option 'bootstrap' must not be negative")
         self.lang = "en"
         self.pair: bool | None = None
-        self._judge: dict[str, Any] | None = None  # {"key", "model", "version", "rounds"}
+        self._judge: JudgeIdentity | None = None
 
     # -- set-up and identity ---------------------------------------------------------------------------
     def setup(self, capability: str, dataset: Dataset) -> None:
@@ -150,7 +240,7 @@ class PerceptionTask:
         if self.mode == "generate":
             info["max_new_tokens"] = self.max_new_tokens
         if self._judge is not None:
-            info["judge"] = dict(self._judge)
+            info["judge"] = self._judge.keyed()  # the form in A1 fingerprints: kept as it was
             info["judge_version"] = judging_rules.A1_JUDGE_VERSION
         return info
 
@@ -172,32 +262,41 @@ class PerceptionTask:
             max_new_tokens=self.max_new_tokens,
         )
 
-    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
-        """The record fields: the item as asked, the raw result, the letter read from it and whether it is right."""
-        out: dict[str, Any] = {
-            "question": sample.question,
-            "options": list(sample.options),
-            "answer": sample.answer,
-            "qtype": sample.qtype,
-            "concern": sample.concern,
-            "pair": len(sample.images) == 2,
-            "img_path": sample.source,
-        }
+    def outcome(self, sample: Sample, result: Any) -> PerceptionOutput:
+        """The item as asked, the raw result, the letter read from it and whether it is right."""
+        response: str | None = None
+        losses: list[float] | None = None
         if self.mode == "options":
             if isinstance(result, (str, bytes)) or not isinstance(result, Sequence):
                 raise TypeError(f"score_options must return one loss per option, got {result!r}")
-            out["losses"] = [float(v) for v in result]
-            letter, rule = choose_by_loss(out["losses"], len(sample.options))
+            losses = [float(v) for v in result]
+            letter, rule = choose_by_loss(losses, len(sample.options))
         else:
             if not isinstance(result, str):
                 raise TypeError(f"generate must return text, got {type(result).__name__}")
-            out["response"] = result
+            response = result
             found = answers.extract_choice(result, sample.options)
             letter, rule = found.letter, found.rule
-        out["letter"] = letter
-        out["rule"] = rule
-        out["correct"] = None if sample.answer is None else letter == sample.answer
-        return out
+        return PerceptionOutput(
+            question=sample.question,
+            options=list(sample.options),
+            answer=sample.answer,
+            qtype=sample.qtype,
+            concern=sample.concern,
+            pair=len(sample.images) == 2,
+            img_path=sample.source,
+            response=response,
+            losses=losses,
+            letter=letter,
+            rule=rule,
+            correct=None if sample.answer is None else letter == sample.answer,
+        )
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        """The record fields (:meth:`outcome` as JSON)."""
+        return self.outcome(sample, result).to_json()
+
+    read = staticmethod(read)
 
     # -- re-scoring and judging ------------------------------------------------------------------------
     def rescore(self, records: Sequence[Record]) -> list[Record]:
@@ -206,102 +305,69 @@ class PerceptionTask:
             self.mode = "options"
         out = []
         for record in records:
-            fields = dict(record.output)
-            options = list(fields.get("options") or [])
-            if "response" in fields:
-                found = answers.extract_choice(str(fields["response"] or ""), options)
+            old = read(record)
+            if old.response is not None:
+                found = answers.extract_choice(old.response, old.options)
                 letter, rule = found.letter, found.rule
-            elif "losses" in fields:
-                letter, rule = choose_by_loss(fields["losses"], len(options))
+            elif old.losses is not None:
+                letter, rule = choose_by_loss(old.losses, len(old.options))
             else:
                 out.append(record)
                 continue
-            fields.update(letter=letter, rule=rule)
-            fields["correct"] = None if fields.get("answer") is None else letter == fields["answer"]
-            out.append(Record(record.id, fields, record.error))
+            correct = None if old.answer is None else letter == old.answer
+            new = replace(old, letter=letter, rule=rule, correct=correct)
+            out.append(Record(record.id, new.to_json(), record.error))
         return out
 
     def set_judge(self, judge: Any) -> None:
         """Remember the judge's identity: it is part of the run's fingerprint and keys the stored verdicts."""
-        from qbench.models.base import model_fingerprint, model_name
+        from qbench.judging import identify
 
         if self.mode == "options":
             raise UsageError("--judge grades free-text replies; the options mode has none")
-        self._judge = {
-            "key": f"{model_fingerprint(judge)}:{judging_rules.A1_JUDGE_VERSION}:{self.judge_rounds}",
-            "model": model_name(judge),
-            "version": judging_rules.A1_JUDGE_VERSION,
-            "rounds": self.judge_rounds,
-        }
+        self.use_judge(identify(judge, judging_rules.A1_JUDGE_VERSION, self.judge_rounds))
 
     def restore_judge(self, task_info: Mapping[str, Any]) -> None:
         """Re-scoring without a new judge keeps reporting the verdicts of the run's own judge."""
         judge = task_info.get("judge")
-        if isinstance(judge, Mapping) and judge.get("key"):
-            self._judge = dict(judge)
+        if isinstance(judge, Mapping) and (judge.get("key") or judge.get("fingerprint")):
+            self._judge = JudgeIdentity.from_json(judge)
 
-    def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]:
-        """Records with this judge's rounds, verdicts and majority added (protocol 8.5).
+    # the judging.Judgeable protocol: pure; qbench.judging.judge_records asks the judge
+    def judge_spec(self) -> JudgeSpec:
+        return JudgeSpec(
+            "a1", judging_rules.A1_JUDGE_VERSION, self.judge_rounds, judging_rules.parse_a1_verdict
+        )
 
-        Only items with a known answer and a free-text reply can be judged. A record that already holds all
-        rounds of this judge comes back unchanged (resumed judging is free); one judged by another judge, or
-        with rounds whose call failed, is judged again (the rounds already paid for come from the cache).
-        """
-        from qbench.judging import JudgeJob, judge_rounds
+    def use_judge(self, identity: JudgeIdentity) -> None:
+        self._judge = identity
 
-        if self._judge is None:
-            self.set_judge(judge)
-        assert self._judge is not None
-        key = self._judge["key"]
-        jobs = []
-        for record in records:
-            fields = record.output
-            done = fields.get("judge")
-            if not _judgeable(fields) or (
-                isinstance(done, Mapping)
-                and done.get("key") == key
-                and None not in done.get("replies", [None])
-            ):
-                continue
-            options = list(fields["options"])
-            correct_text = options[prompts.OPTION_LETTERS.index(fields["answer"])]
-            messages = judging_rules.a1_judge_messages(
-                str(fields["question"]), options, correct_text, str(fields["response"] or "")
-            )
-            jobs.append(JudgeJob(key=record.id, messages=messages))
-        if not jobs:
-            return list(records)
-        result = judge_rounds(judge, jobs, self.judge_rounds, cache)
-        if result.failed_calls:
-            log.warning(
-                "a1 judge: %d round(s) failed; run the same command again to finish judging",
-                result.failed_calls,
-            )
-        out = []
-        for record in records:
-            replies = result.replies.get(record.id)
-            if replies is None:
-                out.append(record)
-                continue
-            verdicts = [None if r is None else judging_rules.parse_a1_verdict(r) for r in replies]
-            verdict = {
-                **self._judge,
-                "replies": replies,
-                "verdicts": verdicts,
-                "correct": judging_rules.a1_majority(verdicts),
-                "mean": judging_rules.a1_vote_mean(verdicts),
-            }
-            out.append(Record(record.id, {**record.output, "judge": verdict}, record.error))
-        return out
+    def judge_questions(self, record: Record) -> dict[str, list[dict[str, str]]] | None:
+        out = read(record)
+        if not out.judgeable:
+            return None
+        assert out.answer is not None
+        correct_text = out.options[prompts.OPTION_LETTERS.index(out.answer)]
+        messages = judging_rules.a1_judge_messages(
+            str(out.question), out.options, correct_text, str(out.response or "")
+        )
+        return {JUDGE_QUESTION: messages}
+
+    def current_verdict(self, record: Record) -> Verdict | None:
+        return read(record).verdict
+
+    def with_verdict(self, record: Record, verdict: Verdict) -> Record:
+        return Record(record.id, _with_verdict(read(record), verdict).to_json(), record.error)
 
     # -- metrics ---------------------------------------------------------------------------------------
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
-        judge_key = self._judge["key"] if self._judge else None
-        return a1_metrics(records, judge_key=judge_key, resamples=self.bootstrap)
+        return a1_metrics(records, judge=self._judge, resamples=self.bootstrap)
 
 
-def _judgeable(fields: Mapping[str, Any]) -> bool:
-    return "response" in fields and fields.get("answer") is not None and bool(fields.get("options"))
+def _with_verdict(output: PerceptionOutput, verdict: Verdict) -> PerceptionOutput:
+    """``output`` with ``verdict`` as its latest; another judge's earlier verdict is kept, not lost."""
+    latest, previous = verdict_fields(output.verdict, output.previous_verdicts, verdict)
+    return replace(output, verdict=latest, previous_verdicts=previous)
 
 
 def _accuracies(
@@ -327,62 +393,64 @@ def _interval(correct: np.ndarray, resamples: int) -> tuple[float, float] | None
 
 
 def a1_metrics(
-    records: Sequence[Record], *, judge_key: str | None = None, resamples: int = 1000
+    records: Sequence[Record], *, judge: JudgeIdentity | None = None, resamples: int = 1000
 ) -> dict[str, Any]:
     """The A1 report keys (protocol 8.10) from records; also used by ``qbench import a1``.
 
     Accuracies are over the items with a known answer (``n_scored``); ``invalid_rate`` is over all items.
-    With judge verdicts (of ``judge_key``, or of the one judge the records carry) the same columns are
+    With judge verdicts (of ``judge``, or of the one judge the records carry) the same columns are
     reported under ``judged/`` with the share of undecided items and unparsable rounds.
     """
-    rows = [r.output for r in records if r.ok]
+    rows = [read(r) for r in records if r.ok]
     n = len(rows)
-    pair = any(bool(f.get("pair")) for f in rows)
+    pair = any(f.pair for f in rows)
     metrics: dict[str, Any] = {"n": n}
     if not n:
         return metrics
-    metrics["invalid_rate"] = sum(f.get("letter") is None for f in rows) / n
-    for rule, count in sorted(Counter(str(f.get("rule")) for f in rows).items()):
+    metrics["invalid_rate"] = sum(f.letter is None for f in rows) / n
+    for rule, count in sorted(Counter(str(f.rule) for f in rows).items()):
         metrics[f"rule/{rule}"] = count
-    scored = [f for f in rows if f.get("answer") is not None]
+    scored = [f for f in rows if f.answer is not None]
     metrics["n_scored"] = len(scored)
     if not scored:
         return metrics  # the test split: accuracy is undefined without answers
-    qtypes = np.array([f.get("qtype", -1) for f in scored])
-    concerns = np.array([f.get("concern", -1) for f in scored])
-    correct = np.array([f.get("letter") == f.get("answer") for f in scored], dtype=bool)
+    qtypes = np.array([-1 if f.qtype is None else f.qtype for f in scored])
+    concerns = np.array([-1 if f.concern is None else f.concern for f in scored])
+    correct = np.array([f.letter == f.answer for f in scored], dtype=bool)
     metrics.update(_accuracies(correct, qtypes, concerns, pair, ""))
     ci = _interval(correct, resamples)
     if ci is not None:
         metrics["accuracy_ci"] = ci
-    metrics.update(_judged_metrics(scored, correct, qtypes, concerns, pair, judge_key, resamples))
+    metrics.update(_judged_metrics(scored, correct, qtypes, concerns, pair, judge, resamples))
     return metrics
 
 
 def _judged_metrics(
-    scored: Sequence[Mapping[str, Any]],
+    scored: Sequence[PerceptionOutput],
     extracted: np.ndarray,
     qtypes: np.ndarray,
     concerns: np.ndarray,
     pair: bool,
-    judge_key: str | None,
+    judge: JudgeIdentity | None,
     resamples: int,
 ) -> dict[str, Any]:
-    verdicts = [f.get("judge") if isinstance(f.get("judge"), Mapping) else None for f in scored]
-    if judge_key is None:
-        keys = Counter(v.get("key") for v in verdicts if v)
-        if len(keys) != 1:
+    if judge is None:
+        judges = {f.verdict.judge for f in scored if f.verdict is not None}
+        if len(judges) != 1:
             return {}
-        judge_key = next(iter(keys))
-    mine = [v if v and v.get("key") == judge_key else None for v in verdicts]
+        judge = judges.pop()
+    mine = [f.verdict_of(judge) for f in scored]
     if not any(mine):
         return {}
     # Undecided items (no majority either way, or not judged yet) count as wrong, as unreadable replies do.
-    correct = np.array([bool(v and v.get("correct")) for v in mine], dtype=bool)
+    majority = [
+        None if v is None else judging_rules.a1_majority(v.scores.get(JUDGE_QUESTION, [])) for v in mine
+    ]
+    correct = np.array([bool(m) for m in majority], dtype=bool)
     out: dict[str, Any] = _accuracies(correct, qtypes, concerns, pair, "judged/")
     out["judged/n"] = sum(v is not None for v in mine)
-    out["judged/undecided_rate"] = sum(v is None or v.get("correct") is None for v in mine) / len(mine)
-    rounds = [x for v in mine if v for x in v.get("verdicts", [])]
+    out["judged/undecided_rate"] = sum(m is None for m in majority) / len(mine)
+    rounds = [x for v in mine if v for x in v.scores.get(JUDGE_QUESTION, [])]
     out["judged/invalid_round_rate"] = sum(x is None for x in rounds) / len(rounds) if rounds else math.nan
     out["judged/agreement"] = float(np.mean(correct == extracted))
     ci = _interval(correct, resamples)

@@ -1,4 +1,6 @@
-"""``qbench import a1``: saved A1 replies become complete runs, scored with the extraction rules (protocol 8.4).
+"""``qbench import a1``: reading saved A1 replies into records, scored with the extraction rules (protocol 8.4).
+
+Pure parsing: :func:`qbench.importer.import_a1` writes the runs.
 
 The saved form is the authors' own (``model_vqa_qbench.py``, protocol 1.5): each official item (LLVisionQA json
 or Q-Bench2 jsonl, single or pair) with the model's raw reply added as ``response``, written as a JSON list or
@@ -22,25 +24,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qbench.data.dataset import Dataset, LoadOptions, load_dataset
+from qbench.data.dataset import Dataset
 from qbench.data.jsonfile import read_records
 from qbench.data.llvisionqa import parse_item
 from qbench.errors import DataError
-from qbench.importer import _write_run
-from qbench.store import Run
-from qbench.tasks import answers
-from qbench.tasks.perception import PerceptionTask, a1_metrics
+from qbench.tasks.perception import PerceptionTask
 from qbench.types import Record, Sample
 
 log = logging.getLogger("qbench")
 
-__all__ = ["import_a1"]
+__all__ = ["ParsedReplies", "guess_split", "parse_a1_file"]
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass
-class _Parsed:
+class ParsedReplies:
+    """One file of saved A1 replies as records, with what the run's manifest needs to know about it."""
+
     records: list[Record]
     pair: bool
     answered: bool
@@ -48,51 +49,7 @@ class _Parsed:
     lang: str
 
 
-def import_a1(
-    files: Sequence[Path],
-    *,
-    model: str,
-    out: Path,
-    dataset: str | None = None,
-    split: str | None = None,
-    data: str | Path | None = None,
-) -> list[Run]:
-    """One complete A1 run per file of saved replies (see the module docstring for the accepted forms)."""
-    reference = load_dataset(data, LoadOptions(split=split or "dev")) if data is not None else None
-    parsed = [(Path(f), _parse_file(Path(f), reference)) for f in files]
-    runs = []
-    for path, result in parsed:
-        name = dataset or (reference.name if reference else "qbench2" if result.pair else "llvisionqa")
-        metrics = a1_metrics(result.records)
-        task_info = {
-            "task": "a1",
-            "mode": "generate",
-            "capability": "generate",
-            "prompt_version": "imported",
-            "rules_version": answers.RULES_VERSION,
-            "lang": result.lang,
-            "pair": result.pair,
-        }
-        if reference is not None:
-            task_info["data_fingerprint"] = reference.fingerprint
-        runs.append(
-            _write_run(
-                "a1",
-                model,
-                name,
-                path,
-                out,
-                result.records,
-                metrics,
-                task_info=task_info,
-                duplicates=result.duplicates,
-                split=split or (reference.split if reference else _guess_split(path, result.answered)),
-            )
-        )
-    return runs
-
-
-def _guess_split(path: Path, answered: bool) -> str:
+def guess_split(path: Path, answered: bool) -> str:
     name = path.name.lower()
     if "test" in name:
         return "test"
@@ -125,7 +82,8 @@ def _is_pair_item(item: Mapping[str, Any]) -> bool:
     return isinstance(img_path, list) or (isinstance(img_path, str) and "_cat_" in img_path)
 
 
-def _parse_file(path: Path, reference: Dataset | None) -> _Parsed:
+def parse_a1_file(path: Path, reference: Dataset | None) -> ParsedReplies:
+    """The records of one file of saved replies (matched to ``reference``'s questions when given)."""
     items = read_records(path)
     if not items:
         raise DataError("no items", file=path)
@@ -163,7 +121,7 @@ def _parse_file(path: Path, reference: Dataset | None) -> _Parsed:
     if len(pairs) > 1:
         raise DataError("mixes single-image items and pair items; import them as separate files", file=path)
     lang = str(samples[0].extra.get("lang", "en")) if reference is not None else _lang(samples)
-    return _Parsed(records, pairs.pop(), any(s.answer is not None for s in samples), duplicates, lang)
+    return ParsedReplies(records, pairs.pop(), any(s.answer is not None for s in samples), duplicates, lang)
 
 
 def _lang(samples: Sequence[Sample]) -> str:

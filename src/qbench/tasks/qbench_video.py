@@ -33,6 +33,7 @@ from typing import Any
 from qbench.data.dataset import Dataset
 from qbench.data.video import SAMPLINGS, api_frame, read_frames
 from qbench.errors import UsageError
+from qbench.judging import JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
 from qbench.tasks import answers
 from qbench.tasks.base import task_options
 from qbench.tasks.prompts import option_lines
@@ -169,7 +170,7 @@ class QBenchVideoTask:
         self.judge_rounds: int = opts.get("judge_rounds", JUDGE_ROUNDS)
         if self.max_new_tokens < 1 or self.judge_rounds < 1:
             raise UsageError("task options 'max_new_tokens' and 'judge_rounds' must be at least 1")
-        self._judge: dict[str, Any] | None = None
+        self._judge: JudgeIdentity | None = None
 
     # -- set-up and identity ---------------------------------------------------------------------------------
     def setup(self, capability: str, dataset: Dataset) -> None:
@@ -195,7 +196,7 @@ class QBenchVideoTask:
             "max_new_tokens": self.max_new_tokens,
         }
         if self._judge is not None:
-            info["judge"] = dict(self._judge)
+            info["judge"] = self._judge.keyed()
             info["judge_version"] = JUDGE_VERSION
         return info
 
@@ -264,71 +265,57 @@ class QBenchVideoTask:
             out.append(Record(record.id, fields, record.error))
         return out
 
-    # -- judging -------------------------------------------------------------------------------------------------
+    # -- judging (pure: qbench.judging.judge_records asks the judge) ---------------------------------------------
     def set_judge(self, judge: Any) -> None:
-        from qbench.models.base import model_fingerprint, model_name
+        from qbench.judging import identify
 
-        self._judge = {
-            "key": f"{model_fingerprint(judge)}:{JUDGE_VERSION}:{self.judge_rounds}",
-            "model": model_name(judge),
-            "version": JUDGE_VERSION,
-            "rounds": self.judge_rounds,
-        }
+        self.use_judge(identify(judge, JUDGE_VERSION, self.judge_rounds))
 
     def restore_judge(self, task_info: Mapping[str, Any]) -> None:
         judge = task_info.get("judge")
         if isinstance(judge, Mapping) and judge.get("key"):
-            self._judge = dict(judge)
+            self._judge = JudgeIdentity.from_json(judge)
 
-    def judge(self, records: Sequence[Record], judge: Any, cache: Any) -> list[Record]:
-        """Open-ended replies judged ``judge_rounds`` times each; records already judged by this judge in full
-        come back unchanged, the rounds already paid for come from the cache."""
-        from qbench.judging import JudgeJob, judge_rounds
+    def judge_spec(self) -> JudgeSpec:
+        return JudgeSpec(self.name, JUDGE_VERSION, self.judge_rounds, parse_score)
 
-        if self._judge is None:
-            self.set_judge(judge)
-        assert self._judge is not None
-        key = self._judge["key"]
-        jobs = []
-        for record in records:
-            f = record.output
-            done = f.get("judge")
-            if not (record.ok and f.get("qtype") == "open-ended" and f.get("reference") and "response" in f):
-                continue
-            if (
-                isinstance(done, Mapping)
-                and done.get("key") == key
-                and None not in done.get("replies", [None])
-            ):
-                continue
-            messages = judge_messages(str(f["question"]), str(f["response"] or ""), str(f["reference"]))
-            jobs.append(JudgeJob(key=record.id, messages=messages))
-        if not jobs:
-            return list(records)
-        result = judge_rounds(judge, jobs, self.judge_rounds, cache)
-        if result.failed_calls:
-            log.warning(
-                "qbench-video judge: %d round(s) failed; run the same command again to finish judging",
-                result.failed_calls,
-            )
-        out = []
-        for record in records:
-            replies = result.replies.get(record.id)
-            if replies is None:
-                out.append(record)
-                continue
-            scores = [None if r is None else parse_score(r) for r in replies]
-            verdict = {**self._judge, "replies": replies, "scores": scores, "score": item_score(scores)}
-            out.append(Record(record.id, {**record.output, "judge": verdict}, record.error))
-        return out
+    def use_judge(self, identity: JudgeIdentity) -> None:
+        self._judge = identity
+
+    def judge_questions(self, record: Record) -> dict[str, list[dict[str, str]]] | None:
+        """Open-ended replies with a reference are judged (multiple choice is read by the A1 rules)."""
+        f = record.output
+        if not (f.get("qtype") == "open-ended" and f.get("reference") and "response" in f):
+            return None
+        return {"result": judge_messages(str(f["question"]), str(f["response"] or ""), str(f["reference"]))}
+
+    def current_verdict(self, record: Record) -> Verdict | None:
+        return stored_verdicts(record.output)[0]
+
+    def with_verdict(self, record: Record, verdict: Verdict) -> Record:
+        fields = dict(record.output)
+        latest, earlier = verdict_fields(*stored_verdicts(fields), verdict)
+        for old in ("judge", "verdict", "previous_verdicts"):
+            fields.pop(old, None)
+        fields["verdict"] = latest.to_json()
+        if earlier:
+            fields["previous_verdicts"] = [v.to_json() for v in earlier]
+        return Record(record.id, fields, record.error)
 
     # -- metrics -------------------------------------------------------------------------------------------------
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
-        judge_key = self._judge["key"] if self._judge else None
-        return video_metrics([r.output for r in records if r.ok], judge_key)
+        return video_metrics([r.output for r in records if r.ok], self._judge)
 
 
-def video_metrics(rows: Sequence[Mapping[str, Any]], judge_key: str | None = None) -> dict[str, Any]:
+def _verdict_of(f: Mapping[str, Any], judge: JudgeIdentity | None) -> Verdict | None:
+    """The verdict of ``judge`` (the latest when None) among the record's verdicts."""
+    latest, earlier = stored_verdicts(f)
+    if judge is None:
+        return latest
+    return next((v for v in (latest, *reversed(earlier)) if v is not None and v.judge == judge), None)
+
+
+def video_metrics(rows: Sequence[Mapping[str, Any]], judge: JudgeIdentity | None = None) -> dict[str, Any]:
     """The report keys (module docstring) from record fields."""
     metrics: dict[str, Any] = {"n": len(rows)}
     if not rows:
@@ -344,13 +331,13 @@ def video_metrics(rows: Sequence[Mapping[str, Any]], judge_key: str | None = Non
             scored.append((f, 1.0 if f.get("letter") == f.get("answer") else 0.0))
     unjudged = no_valid = 0
     for f in open_items:
-        verdict = f.get("judge")
         if not f.get("reference"):
             continue  # hidden reference (test split): the authors score it
-        if not isinstance(verdict, Mapping) or (judge_key is not None and verdict.get("key") != judge_key):
+        verdict = _verdict_of(f, judge)
+        if verdict is None:
             unjudged += 1
             continue
-        score = verdict.get("score")
+        score = item_score(verdict.scores.get("result", []))
         if score is None:
             no_valid += 1
         scored.append((f, 0.0 if score is None else float(score)))
@@ -358,9 +345,8 @@ def video_metrics(rows: Sequence[Mapping[str, Any]], judge_key: str | None = Non
     if open_items:
         metrics["n_open_unjudged"] = unjudged
         metrics["judged/no_valid_round"] = no_valid
-        rounds = [
-            s for f in open_items if isinstance(f.get("judge"), Mapping) for s in f["judge"].get("scores", [])
-        ]
+        latest = [stored_verdicts(f)[0] for f in open_items]
+        rounds = [s for v in latest if v is not None for s in v.scores.get("result", [])]
         if rounds:
             metrics["judged/invalid_round_rate"] = sum(s is None for s in rounds) / len(rounds)
     if unjudged:

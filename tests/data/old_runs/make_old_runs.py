@@ -110,6 +110,10 @@ def main() -> None:
     expected.mkdir()
     for fmt in ("json", "md", "csv"):
         (expected / f"report.{fmt}").write_text(qbench(work, "report", "runs", "merged", "--format", fmt))
+    for task in ("a1", "a2", "a3"):
+        for i, manifest in enumerate(sorted((work / "runs" / task).rglob("manifest.json"))):
+            run = manifest.parent.relative_to(work)
+            (expected / f"show_{task}_{i}.txt").write_text(qbench(work, "show", str(run)))
     for name in ("runs", "merged", "resume", "expected"):
         shutil.rmtree(HERE / name, ignore_errors=True)
         shutil.copytree(work / name, HERE / name, ignore=shutil.ignore_patterns(".lock"))
