@@ -17,6 +17,7 @@ __all__ = [
     "A3_PREFIX",
     "A3_WORDS",
     "KNOWN_LEVEL_WORDS",
+    "LOWEST_LISTED",
     "NEUTRAL_WORDS",
     "OPTION_LETTERS",
     "PADDING_OPTION",
@@ -66,6 +67,11 @@ KNOWN_LEVEL_WORDS = (
     "medium",
     "acceptable",
 )
+
+
+#: The key under which a server adapter's level-word result carries the lowest log-prob the server listed, when a
+#: word is missing from the list (it survives the response cache; ``-T missing=floor`` bounds the word with it).
+LOWEST_LISTED = "<lowest listed>"
 
 
 def is_padding(option: str) -> bool:

@@ -93,7 +93,13 @@ def run(config: RunConfig) -> RunResult:
         except QBenchError:
             require(replicas.describe() if replicas else _loaded(loading), task.needs, config.task)
             raise
-        samples = select(dataset.samples, config.limit, config.shard)
+        # a task may choose its samples first (A3 presets' split lists, samples=K copies): before --limit/--shard
+        pool = (
+            task.choose_samples(dataset)
+            if callable(getattr(task, "choose_samples", None))
+            else dataset.samples
+        )
+        samples = select(pool, config.limit, config.shard)
         if loading is not None:
             early = EarlyWork(samples, config.decode_threads, loading)
             early.plan(loading.partial(), task, config.task, dataset, config.batch_size)

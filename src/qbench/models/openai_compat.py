@@ -44,6 +44,7 @@ from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
 from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, tokenize_url
 from qbench.options import parse_options
+from qbench.protocol import LOWEST_LISTED
 from qbench.redact import redact_url
 from qbench.types import ImageSlot, Request, Text
 
@@ -118,7 +119,9 @@ class TokenScores(dict[str, float]):
     """Word -> log-prob of the first generated token; a word the server did not list raises a telling KeyError.
 
     The A3 task reads ``result[word]``; a missing word then becomes that sample's error ("unusable model
-    result: KeyError(...)") naming the word, instead of a silent 0 or a made-up value.
+    result: KeyError(...)") naming the word, instead of a silent 0 or a made-up value. When a word is missing,
+    the lowest log-prob the server listed is kept under ``protocol.LOWEST_LISTED`` (a dict entry, so that it
+    survives the response cache) for ``-T missing=floor``.
     """
 
     def __init__(
@@ -132,9 +135,7 @@ class TokenScores(dict[str, float]):
         super().__init__(values)
         self.top_n = top_n
         self.source = source  # "token-ids" (exact ids asked for) or "top-logprobs"
-        self.floor = (
-            floor  # the lowest log-prob the server listed: a bound for a missing word (-T missing=floor)
-        )
+        self.floor = floor
 
     def __missing__(self, word: str) -> float:
         raise KeyError(f"'{word}' is not among the {self.top_n} most likely next tokens the server returned")
@@ -515,7 +516,10 @@ class OpenAICompatModel:
         if missing:
             log.debug("%s: %s not among the top log-probs %s", self.name, set(words) - set(values), top)
         floor = min((v for _, v in entries), default=None)
-        return TokenScores(values, self.settings.top_logprobs, floor=floor)
+        scores = TokenScores(values, self.settings.top_logprobs, floor=floor)
+        if missing and floor is not None:
+            scores[LOWEST_LISTED] = floor
+        return scores
 
     def _count(self, **deltas: int) -> None:
         with self._lock:

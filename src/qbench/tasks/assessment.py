@@ -20,6 +20,7 @@ from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval, degenerate, fast_plcc, fast_srcc, grouped_correlations
 from qbench.protocol import half_of
 from qbench.tasks import prompts
+from qbench.tasks.assessment_modes import MODE_OPTIONS, mode_from_options
 from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
 from qbench.types import Record, Request, Sample
 from qbench.undefined import number
@@ -28,6 +29,9 @@ from qbench.undefined import number
 __all__ = ["AssessmentOutput", "AssessmentTask", "half_of", "iqa_metrics", "read", "rescore_record"]
 
 OPTIONS = {"positive": str, "negative": str, "temperature": float, "logistic": flag, "bootstrap": int}
+OPTIONS |= (
+    MODE_OPTIONS  # -T scoring=qalign|levels|ensemble|rating, preset=..., ... (tasks/assessment_modes.py)
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,20 @@ class AssessmentTask:
         if self.bootstrap < 0:
             raise UsageError("task option 'bootstrap' must not be negative (0 turns intervals off)")
         self.capability = "score_tokens"
+        # None: the official default path below, untouched; else a scoring mode and/or preset (issue 14)
+        self.mode = mode_from_options(
+            opts, positive=self.positive, negative=self.negative, temperature=opts.get("temperature")
+        )
+        self.selection: dict[str, Any] | None = None
+        if self.mode is not None:
+            self.needs = self.mode.needs
+
+    def choose_samples(self, dataset: Dataset) -> list[Sample]:
+        """The samples to run before --limit/--shard: a preset's split list, ``samples=K`` copies (issue 14)."""
+        if self.mode is None:
+            return list(dataset.samples)
+        chosen, self.selection = self.mode.select(dataset.name, dataset.samples)
+        return chosen
 
     def setup(self, capability: str, dataset: Dataset) -> None:
         if dataset.kind != "iqa":
@@ -113,7 +131,11 @@ class AssessmentTask:
             "capability": self.capability,
             "metric_options": {"logistic": self.logistic, "bootstrap": self.bootstrap},
         }
-        if self.capability == "score_tokens":
+        if self.mode is not None:
+            info.update(self.mode.describe())
+            if self.selection is not None:
+                info["selection"] = self.selection
+        elif self.capability == "score_tokens":
             info.update(
                 prompt_version=prompts.A3_PROMPT_VERSION,
                 words=[self.positive, self.negative],
@@ -123,6 +145,8 @@ class AssessmentTask:
         return info
 
     def request(self, sample: Sample, images: tuple[Any, ...], image_keys: tuple[str, ...]) -> Request:
+        if self.mode is not None:
+            return self.mode.request(sample, images, image_keys)
         return Request(
             content=prompts.a3_content(),
             images=images,
@@ -132,6 +156,9 @@ class AssessmentTask:
         )
 
     def outcome(self, sample: Sample, result: Any) -> AssessmentOutput:
+        if self.mode is not None and self.capability != "quality":
+            # a scoring mode's own fields (probs, reply, rating, ...) travel in ``extra``
+            return AssessmentOutput.from_json(self.mode.output(sample, result))
         if self.capability == "score_tokens":
             logits = {word: float(result[word]) for word in (self.positive, self.negative)}
             score, form = a3_score(logits[self.positive], logits[self.negative], self.temperature)
@@ -146,9 +173,17 @@ class AssessmentTask:
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Scores recomputed from the stored logits with today's form (``qbench score``); scalars stay."""
+        if self.mode is not None:
+            return list(records)  # the modes' scores are recomputed by a new run (their records keep logits)
         return [rescore_record(r, self.positive, self.negative, self.temperature) for r in records]
 
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
+        if self.mode is not None:
+            return self.mode.metrics(
+                dataset,
+                records,
+                lambda d, rs: iqa_metrics(d, rs, logistic=self.logistic, resamples=self.bootstrap),
+            )
         return iqa_metrics(dataset, records, logistic=self.logistic, resamples=self.bootstrap)
 
 
