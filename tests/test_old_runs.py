@@ -119,12 +119,32 @@ def test_an_old_incomplete_run_resumes_and_an_old_complete_one_is_kept(work: Pat
     assert resumed.metrics() == load_run(work / A1_RUN).metrics()
     assert [p.parent for p in (work / "resume").rglob("manifest.json")] == [incomplete.path]
 
-    before = (work / A1_RUN / "metrics.json").read_text()
+    before = {name: (work / A1_RUN / name).read_bytes() for name in ("metrics.json", "records.jsonl")}
     qbench(work, *args, "-o", "runs")
     again = load_run(work / A1_RUN)
     assert again.complete and again.manifest.summary["computed"] == 0
-    assert (work / A1_RUN / "metrics.json").read_text() == before
+    # the old verdicts are this judge's (same identity): nothing judged again, nothing rewritten
+    assert {name: (work / A1_RUN / name).read_bytes() for name in before} == before
     for task, model, data in (("a2", "Describer", "a2/descriptions.json"), ("a3", "A3Model", "a3/mos.json")):
         extra = ("--judge", "py:old_models:A2Judge") if task == "a2" else ()
         qbench(work, "run", task, "-m", f"py:old_models:{model}", *extra, "--data", data, "-o", "runs")
     assert len(find_runs([work / "runs"])) == 8  # no new folder: the same fingerprints as before
+
+
+def test_imports_and_merges_of_today_land_in_the_old_folders_with_the_old_numbers(work: Path) -> None:
+    """The fingerprints of derived runs are unchanged: importing the same files again, or merging shards of
+    the same configuration, gives the folder (and the metrics) the old code gave."""
+    qbench(work, "import", "a1", "a1/answers_dev.json", "--model", "saved-a1", "-o", "new")
+    qbench(work, "import", "a3", "a3/koniq.json", "--model", "saved-a3", "-o", "new")
+    for shard in ("1/2", "2/2"):
+        args = ("run", "a3", "-m", "py:old_models:A3Model", "--data", "a3/mos.json", "--shard", shard)
+        qbench(work, *args, "-o", "shards")
+    qbench(work, "merge", "shards", "-o", "new")
+    new = {r.path.relative_to(work / "new"): r for r in find_runs([work / "new"])}
+    old = {r.path.relative_to(work / "runs"): r for r in find_runs([work / "runs"]) if r.manifest.source}
+    old |= {r.path.relative_to(work / "merged"): r for r in find_runs([work / "merged"])}
+    assert sorted(new) == sorted(old) and len(new) == 3
+    for folder, run in new.items():
+        assert run.metrics() == old[folder].metrics(), folder
+        assert run.manifest.duplicates == old[folder].manifest.duplicates
+        assert run.manifest.task_info == old[folder].manifest.task_info

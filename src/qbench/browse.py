@@ -43,17 +43,17 @@ class RunLine:
     def of(cls, run: Run) -> RunLine:
         m = run.manifest
         records = run.records()
-        derived = m.get("derived_from") or ""
+        derived = m.derived_from or ""
         return cls(
-            task=str(m.get("task") or ""),
-            model=str(m.get("model") or ""),
-            dataset=str(m.get("dataset") or ""),
-            split=str(m.get("split") or ""),
+            task=str(m.task or ""),
+            model=str(m.model or ""),
+            dataset=str(m.dataset or ""),
+            split=str(m.split or ""),
             status=run.status,
             done=sum(r.ok for r in records.values()),
-            total=int(m.get("n") or 0),
-            created=str(m.get("created") or ""),
-            fingerprint=str(m.get("fingerprint") or run.path.name)[:8],
+            total=int(m.n or 0),
+            created=str(m.created or ""),
+            fingerprint=str(m.fingerprint or run.path.name)[:8],
             derived_from=Path(derived).name[:8] if derived else "",
             path=str(run.path),
         )
@@ -137,8 +137,7 @@ def select_records(
     if failed:
         records = [r for r in records if not r.ok]
     if unreadable_only:
-        task = str(run.manifest.get("task"))
-        records = [r for r in records if r.ok and unreadable(r, task)]
+        records = [r for r in records if r.ok and unreadable(r, run.manifest.task)]
     return records
 
 
@@ -146,14 +145,14 @@ def header(run: Run) -> list[str]:
     m = run.manifest
     lines = [
         f"run: {run.path}",
-        f"{m.get('task')} {m.get('model')} on {m.get('dataset')}"
-        + (f" ({m.get('split')})" if m.get("split") else "")
-        + f": status {run.status}, {m.get('n')} samples",
+        f"{m.task} {m.model} on {m.dataset}"
+        + (f" ({m.split})" if m.split else "")
+        + f": status {run.status}, {m.n} samples",
     ]
-    if m.get("error"):
-        lines.append(f"error: {m['error']}")
-    if m.get("derived_from"):
-        lines.append(f"derived from: {m['derived_from']}")
+    if m.error:
+        lines.append(f"error: {m.error}")
+    if m.derived_from:
+        lines.append(f"derived from: {m.derived_from}")
     return lines
 
 
@@ -213,6 +212,5 @@ def show_lines(
         return
     what = "failed " if failed else "unreadable " if unreadable_only else ""
     yield f"{len(records)} {what}samples" + (f" (first {limit})" if limit and len(records) > limit else "")
-    task = str(run.manifest.get("task"))
     for record in records[:limit] if limit else records:
-        yield describe(record, task)
+        yield describe(record, run.manifest.task)

@@ -239,17 +239,10 @@ def import_(
 ) -> None:
     """Turn saved model outputs (official output files) into runs, scored without the model."""
 
-    if task == "a3":
-        from qbench.importer import import_a3
+    from qbench.importer import import_files
 
-        runs = import_a3(
-            list(files), model=model, out=out, positive=positive, negative=negative, dataset=dataset
-        )
-    else:
-        from qbench.importer import import_a1
-
-        runs = import_a1(list(files), model=model, out=out, dataset=dataset, split=split, data=data)
-    _print_runs(runs)
+    options = {"positive": positive, "negative": negative, "dataset": dataset, "split": split, "data": data}
+    _print_runs(import_files(task, list(files), model=model, out=out, **options))
 
 
 # -- score -------------------------------------------------------------------------------------------------

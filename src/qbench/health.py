@@ -179,8 +179,8 @@ def _judge_verdict(failed: int, total: int, reasons: Counter[str], health: Healt
 
 def raise_if_unusable(runs: Sequence[Any]) -> None:
     """After writing ``runs`` (imports, re-scorings, merges): exit 3 naming each run that measured nothing."""
-    bad = [run for run in runs if run.manifest.get("status") == "unusable"]
+    bad = [run for run in runs if run.manifest.status == "unusable"]
     if bad:
         first = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise UnusableRun(f"unusable run: {first.manifest.get('error')}; recorded in {first.path}{more}")
+        raise UnusableRun(f"unusable run: {first.manifest.error}; recorded in {first.path}{more}")

@@ -11,8 +11,9 @@ named from the file name (``koniq.json`` -> koniq). Duplicated images keep their
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,16 @@ def import_a1(
             )
         )
     return runs
+
+
+IMPORTERS: dict[str, Callable[..., list[Run]]] = {"a1": import_a1, "a3": import_a3}
+
+
+def import_files(task: str, files: Sequence[Path], *, model: str, out: Path, **options: Any) -> list[Run]:
+    """``qbench import TASK FILES``: the task's importer, given the options it takes (the others, such as
+    A3's level words for an A1 import, do not apply to it and are left out)."""
+    importer = IMPORTERS.get(task)
+    if importer is None:
+        raise UsageError(f"no importer for task {task}", hint=f"importable: {', '.join(sorted(IMPORTERS))}")
+    taken = inspect.signature(importer).parameters
+    return importer(list(files), model=model, out=out, **{k: v for k, v in options.items() if k in taken})

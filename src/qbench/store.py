@@ -89,7 +89,7 @@ class Manifest(Mapping[str, Any]):
     n: int | None = None
     duplicates: int | None = None  # imports: repeated items dropped (protocol 8.9)
     identity: dict[str, Any] | None = None  # what the fingerprint hashes (`qbench run` only; merge needs it)
-    versions: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] | None = None
     judge_info: dict[str, Any] | None = None
     derived_from: str | None = None  # `qbench score`: the run re-scored
     merged_from: list[str] | None = None  # `qbench merge`: the shard runs
