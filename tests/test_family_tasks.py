@@ -536,3 +536,61 @@ def test_choice_outputs_round_trip_and_rescore_from_the_stored_reply() -> None:
     assert ABenchTask.read(new).to_json() == new.output
     failed = Record("4", {}, error="decode failed")
     assert ABenchTask().rescore([failed]) == [failed]
+
+
+def test_qbench_video_through_the_loopback_server_sends_the_official_jpeg_frames(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("av")
+    from video_files import frame_number, write_video
+
+    folder = tmp_path / "data"
+    write_video(folder / "video" / "big.mp4", 48, width=1280, height=720)
+    item = {
+        "video_name": "big.mp4",
+        "question": "Is the video blurry?",
+        "answers": ["Yes", "No"],
+        "correct_ans": "No",
+        "question_type": "Yes-or-No",
+        "concern": "Technical",
+        "context": "Global",
+    }
+    data = folder / "Q_Bench_Video_dev.json"
+    data.write_text(json.dumps([item]))
+    with FakeOpenAIServer(lambda body: "B.") as server:
+        code, _, err = qbench(
+            capsys,
+            "run",
+            "qbench-video",
+            "--model",
+            "openai:m",
+            "-M",
+            f"api_base={server.url}",
+            "-M",
+            "api_key=k",
+            "--data",
+            data,
+            "--out",
+            tmp_path / "r",
+        )
+        (body,) = server.bodies
+    assert code == 0, err
+    parts = body["messages"][-1]["content"]
+    images = [p["image_url"] for p in parts if p["type"] == "image_url"]
+    assert len(images) == 16 and all(i["detail"] == "low" for i in images)
+    frames = []
+    for image in images:
+        header, _, b64 = image["url"].partition(",")
+        assert header == "data:image/jpeg;base64"
+        sent = Image.open(io.BytesIO(base64.b64decode(b64)))
+        assert sent.format == "JPEG" and sent.size == (512, 288)
+        frames.append(frame_number(sent))
+    assert frames == official(48, 16)
+    assert [p["text"] for p in parts if p["type"] == "text"] == [
+        qbench_video.PREFIX_SINGLE,
+        "\n",
+        "The video frames:",
+        "Is the video blurry?\nA. Yes\nB. No\n",
+        qbench_video.MCQ_INSTRUCTION,
+    ]
+    assert body["max_tokens"] == 1000
