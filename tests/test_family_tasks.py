@@ -594,3 +594,54 @@ def test_qbench_video_through_the_loopback_server_sends_the_official_jpeg_frames
         qbench_video.MCQ_INSTRUCTION,
     ]
     assert body["max_tokens"] == 1000
+
+
+def test_video_outputs_round_trip_read_the_first_judge_form_and_rescore() -> None:
+    from qbench.tasks.qbench_video import QBenchVideoTask, VideoOutput
+    from qbench.types import Record
+
+    first_form = {  # as written by the first Q-Bench-Video task (a flat "judge" with "scores")
+        "index": 3,
+        "question": "Describe it.",
+        "qtype": "open-ended",
+        "concerns": ["aigc"],
+        "context": "global",
+        "video_name": "v4.mp4",
+        "response": "Deformed hands.",
+        "reference": "The hands are deformed.",
+        "judge": {
+            "key": "abc:qbench-video-judge-v1:5",
+            "model": "openai:judge",
+            "version": "qbench-video-judge-v1",
+            "rounds": 5,
+            "replies": ["Score: 2", "Score: 1", "Score: 2", "Score: 2", "Score: two"],
+            "scores": [2, 1, 2, 2, None],
+            "score": 0.875,
+        },
+    }
+    out = VideoOutput.from_json(first_form)
+    assert out.verdict is not None and out.verdict.scores["result"] == [2, 1, 2, 2, None]
+    assert out.extra == {"index": 3}
+    again = VideoOutput.from_json(out.to_json())
+    assert again == out
+    metrics = qbench_video.video_metrics([out])
+    assert metrics["accuracy/open-ended"] == pytest.approx(0.875)
+    mcq = Record(
+        "0",
+        {
+            "question": "Blurry?",
+            "qtype": "yes-no",
+            "concerns": ["technical"],
+            "context": "global",
+            "video_name": "v0.mp4",
+            "response": "The answer is B",
+            "options": ["Yes", "No"],
+            "answer": "B",
+            "letter": None,
+            "rule": "old",
+            "correct": False,
+        },
+    )
+    (new,) = QBenchVideoTask().rescore([mcq])
+    assert (new.output["letter"], new.output["rule"], new.output["correct"]) == ("B", "explicit", True)
+    assert QBenchVideoTask.read(new).to_json() == new.output

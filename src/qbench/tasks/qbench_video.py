@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qbench.data.dataset import Dataset
@@ -155,6 +156,110 @@ def item_score(scores: Sequence[int | None]) -> float | None:
     return sum(s / 2 for s in valid) / len(valid) if valid else None
 
 
+JUDGE_QUESTION = "result"  # the one question the judge answers per open-ended record
+
+
+@dataclass(frozen=True)
+class VideoOutput:
+    """One Q-Bench-Video record's output: the item as asked, the reply, the letter read from it (multiple
+    choice) or the reference and the judges' verdicts (open-ended).
+
+    The only place that knows this task's record keys; ``extra`` keeps keys it does not know (``index``).
+    Records written before one verdict shape (a ``judge`` field) are read through ``stored_verdicts``.
+    """
+
+    question: str | None = None
+    qtype: str | None = None
+    concerns: list[str] = field(default_factory=list)
+    context: str | None = None
+    video_name: str | None = None
+    response: str | None = None
+    reference: str | None = None
+    options: list[str] | None = None
+    answer: str | None = None
+    letter: str | None = None
+    rule: str | None = None
+    correct: bool | None = None
+    verdict: Verdict | None = None
+    previous_verdicts: tuple[Verdict, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open_ended(self) -> bool:
+        return self.qtype == "open-ended"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            **self.extra,
+            "question": self.question,
+            "qtype": self.qtype,
+            "concerns": list(self.concerns),
+            "context": self.context,
+            "video_name": self.video_name,
+            "response": self.response,
+        }
+        if self.open_ended:
+            out["reference"] = self.reference
+        else:
+            out.update(
+                options=list(self.options or []),
+                answer=self.answer,
+                letter=self.letter,
+                rule=self.rule,
+                correct=self.correct,
+            )
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.to_json()
+        if self.previous_verdicts:
+            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> VideoOutput:
+        data = dict(obj)
+        verdict, previous = stored_verdicts(data, JUDGE_QUESTION)
+        if (
+            verdict is not None
+            and verdict.replies.get(JUDGE_QUESTION)
+            and not verdict.scores.get(JUDGE_QUESTION)
+        ):
+            verdict = verdict.reparsed(
+                parse_score
+            )  # the first form kept its scores under "scores", not "verdicts"
+        for key in ("verdict", "previous_verdicts", "judge"):
+            data.pop(key, None)
+        known = {f for f in cls.__dataclass_fields__ if f not in {"extra", "verdict", "previous_verdicts"}}
+        values = {k: data.pop(k) for k in list(data) if k in known}
+        values["concerns"] = list(values.get("concerns") or [])
+        return cls(**values, verdict=verdict, previous_verdicts=previous, extra=data)
+
+    def reread(self) -> VideoOutput:
+        """The letter of a multiple-choice reply read again with today's rules."""
+        if self.open_ended or self.response is None:
+            return self
+        found = answers.extract_choice(self.response, self.options or [])
+        correct = None if self.answer is None else found.letter == self.answer
+        return replace(self, letter=found.letter, rule=found.rule, correct=correct)
+
+    def verdict_of(self, judge: JudgeIdentity | None) -> Verdict | None:
+        """The verdict of ``judge`` (the latest or an earlier one); the latest when ``judge`` is None."""
+        if judge is None:
+            return self.verdict
+        return next(
+            (
+                v
+                for v in (self.verdict, *reversed(self.previous_verdicts))
+                if v is not None and v.judge == judge
+            ),
+            None,
+        )
+
+
+def read(record: Record) -> VideoOutput:
+    """The typed output of a Q-Bench-Video record."""
+    return VideoOutput.from_json(record.output)
+
+
 class QBenchVideoTask:
     """``qbench run qbench-video``: official frames and prompts, A1 letters, judged open-ended answers."""
 
@@ -228,42 +333,29 @@ class QBenchVideoTask:
             max_new_tokens=self.max_new_tokens,
         )
 
-    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+    read = staticmethod(read)
+
+    def outcome(self, sample: Sample, result: Any) -> VideoOutput:
         if not isinstance(result, str):
             raise TypeError(f"generate must return text, got {type(result).__name__}")
-        out: dict[str, Any] = {
-            "question": sample.question,
-            "qtype": sample.extra.get("qtype"),
-            "concerns": list(sample.extra.get("concerns", ())),
-            "context": sample.extra.get("context"),
-            "video_name": sample.source,
-            "response": result,
-        }
-        if out["qtype"] == "open-ended":
-            out["reference"] = sample.reference
-            return out
-        found = answers.extract_choice(result, sample.options)
-        out.update(
-            options=list(sample.options),
-            answer=sample.answer,
-            letter=found.letter,
-            rule=found.rule,
-            correct=None if sample.answer is None else found.letter == sample.answer,
+        asked = VideoOutput(
+            question=sample.question,
+            qtype=sample.extra.get("qtype"),
+            concerns=list(sample.extra.get("concerns", ())),
+            context=sample.extra.get("context"),
+            video_name=sample.source,
+            response=result,
         )
-        return out
+        if asked.open_ended:
+            return replace(asked, reference=sample.reference)
+        return replace(asked, options=list(sample.options), answer=sample.answer).reread()
+
+    def output(self, sample: Sample, result: Any) -> dict[str, Any]:
+        return self.outcome(sample, result).to_json()
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
-        out = []
-        for record in records:
-            fields = dict(record.output)
-            if fields.get("qtype") == "open-ended" or "response" not in fields:
-                out.append(record)
-                continue
-            found = answers.extract_choice(str(fields["response"] or ""), list(fields.get("options") or []))
-            fields.update(letter=found.letter, rule=found.rule)
-            fields["correct"] = None if fields.get("answer") is None else found.letter == fields["answer"]
-            out.append(Record(record.id, fields, record.error))
-        return out
+        """Multiple-choice letters re-read from the stored replies (no model); verdicts kept as they are."""
+        return [Record(r.id, read(r).reread().to_json(), r.error) if r.ok else r for r in records]
 
     # -- judging (pure: qbench.judging.judge_records asks the judge) ---------------------------------------------
     def set_judge(self, judge: Any) -> None:
@@ -284,69 +376,58 @@ class QBenchVideoTask:
 
     def judge_questions(self, record: Record) -> dict[str, list[dict[str, str]]] | None:
         """Open-ended replies with a reference are judged (multiple choice is read by the A1 rules)."""
-        f = record.output
-        if not (f.get("qtype") == "open-ended" and f.get("reference") and "response" in f):
+        out = read(record)
+        if not (out.open_ended and out.reference and out.response is not None):
             return None
-        return {"result": judge_messages(str(f["question"]), str(f["response"] or ""), str(f["reference"]))}
+        return {JUDGE_QUESTION: judge_messages(str(out.question), out.response, out.reference)}
 
     def current_verdict(self, record: Record) -> Verdict | None:
-        return stored_verdicts(record.output)[0]
+        return read(record).verdict
 
     def with_verdict(self, record: Record, verdict: Verdict) -> Record:
-        fields = dict(record.output)
-        latest, earlier = verdict_fields(*stored_verdicts(fields), verdict)
-        for old in ("judge", "verdict", "previous_verdicts"):
-            fields.pop(old, None)
-        fields["verdict"] = latest.to_json()
-        if earlier:
-            fields["previous_verdicts"] = [v.to_json() for v in earlier]
-        return Record(record.id, fields, record.error)
+        out = read(record)
+        latest, earlier = verdict_fields(out.verdict, out.previous_verdicts, verdict)
+        return Record(
+            record.id, replace(out, verdict=latest, previous_verdicts=earlier).to_json(), record.error
+        )
 
     # -- metrics -------------------------------------------------------------------------------------------------
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:
-        return video_metrics([r.output for r in records if r.ok], self._judge)
+        return video_metrics([read(r) for r in records if r.ok], self._judge)
 
 
-def _verdict_of(f: Mapping[str, Any], judge: JudgeIdentity | None) -> Verdict | None:
-    """The verdict of ``judge`` (the latest when None) among the record's verdicts."""
-    latest, earlier = stored_verdicts(f)
-    if judge is None:
-        return latest
-    return next((v for v in (latest, *reversed(earlier)) if v is not None and v.judge == judge), None)
-
-
-def video_metrics(rows: Sequence[Mapping[str, Any]], judge: JudgeIdentity | None = None) -> dict[str, Any]:
-    """The report keys (module docstring) from record fields."""
+def video_metrics(rows: Sequence[VideoOutput], judge: JudgeIdentity | None = None) -> dict[str, Any]:
+    """The report keys (module docstring) from the records' outputs."""
     metrics: dict[str, Any] = {"n": len(rows)}
     if not rows:
         return metrics
-    mcq = [f for f in rows if f.get("qtype") != "open-ended"]
-    open_items = [f for f in rows if f.get("qtype") == "open-ended"]
+    mcq = [f for f in rows if not f.open_ended]
+    open_items = [f for f in rows if f.open_ended]
     metrics["n_mcq"], metrics["n_open"] = len(mcq), len(open_items)
     if mcq:
-        metrics["invalid_rate"] = sum(f.get("letter") is None for f in mcq) / len(mcq)
-    scored: list[tuple[Mapping[str, Any], float]] = []
-    for f in mcq:
-        if f.get("answer") is not None:
-            scored.append((f, 1.0 if f.get("letter") == f.get("answer") else 0.0))
+        metrics["invalid_rate"] = sum(f.letter is None for f in mcq) / len(mcq)
+    scored: list[tuple[VideoOutput, float]] = [
+        (f, 1.0 if f.letter == f.answer else 0.0) for f in mcq if f.answer is not None
+    ]
     unjudged = no_valid = 0
+    rounds: list[int | None] = []
     for f in open_items:
-        if not f.get("reference"):
+        if not f.reference:
             continue  # hidden reference (test split): the authors score it
-        verdict = _verdict_of(f, judge)
+        verdict = f.verdict_of(judge)
         if verdict is None:
             unjudged += 1
             continue
-        score = item_score(verdict.scores.get("result", []))
+        scores = verdict.scores.get(JUDGE_QUESTION, [])
+        rounds += scores
+        score = item_score(scores)
         if score is None:
             no_valid += 1
-        scored.append((f, 0.0 if score is None else float(score)))
+        scored.append((f, 0.0 if score is None else score))
     metrics["n_scored"] = len(scored)
     if open_items:
         metrics["n_open_unjudged"] = unjudged
         metrics["judged/no_valid_round"] = no_valid
-        latest = [stored_verdicts(f)[0] for f in open_items]
-        rounds = [s for v in latest if v is not None for s in v.scores.get("result", [])]
         if rounds:
             metrics["judged/invalid_round_rate"] = sum(s is None for s in rounds) / len(rounds)
     if unjudged:
@@ -359,9 +440,7 @@ def video_metrics(rows: Sequence[Mapping[str, Any]], judge: JudgeIdentity | None
     metrics["accuracy"] = sum(s for _, s in scored) / len(scored)
     groups: dict[str, list[float]] = {}
     for f, s in scored:
-        names = [str(f.get("qtype"))] + [str(c) for c in f.get("concerns") or []]
-        if f.get("context"):
-            names.append(f"context/{f['context']}")
+        names = [str(f.qtype), *f.concerns] + ([f"context/{f.context}"] if f.context else [])
         for name in names:
             groups.setdefault(name, []).append(s)
     for name, values in sorted(groups.items()):
