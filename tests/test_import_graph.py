@@ -27,7 +27,6 @@ LAYERS = {
 # Delete an entry when its cycle is gone (an entry that matches nothing is ignored, so landing order is free).
 KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"qbench.report.compare", "qbench.report.html"}): "13b: html takes compare's private _cells",
-    frozenset({"qbench.cli", "qbench.suites"}): "13c: suites takes cli._pairs; moves to qbench.options",
 }
 
 

@@ -15,19 +15,10 @@ import click
 
 from qbench import __version__
 from qbench.errors import QBenchError, UsageError
+from qbench.options import flag_pairs as _pairs  # -M/-J/-T key=value flags
 
 log = logging.getLogger("qbench")
 TASK_CHOICES = ["a1", "a2", "a3", "abench", "micbench", "qbench-video"]
-
-
-def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, sep, raw = value.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} '{value}' must look like key=value")
-        out[key.strip()] = raw
-    return out
 
 
 def _setup_logging(quiet: bool, debug: bool) -> None:

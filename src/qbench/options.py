@@ -7,7 +7,7 @@ schema (option name -> ``str``, ``int``, ``float``, ``bool`` or ``dict``) and ge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbench.errors import UsageError
@@ -27,6 +27,18 @@ def to_bool(value: Any) -> bool:
     if text in FALSE:
         return False
     raise ValueError(value)
+
+
+def flag_pairs(values: Iterable[str], flag: str) -> dict[str, str]:
+    """Repeated ``-M key=value`` flags (``flag`` names them in the error) -> a dict; the value is kept as typed
+    (it is converted later, against the owner's schema, by :func:`parse_options`)."""
+    out = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} '{value}' must look like key=value")
+        out[key.strip()] = raw
+    return out
 
 
 def to_pairs(value: Any) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from qbench.errors import CapabilityError, DataError, QBenchError
+from qbench.options import flag_pairs
 
 log = logging.getLogger("qbench")
 A1_SINGLE = ("llvisionqa-dev", "qbench-hf-dev")  # the first installed one is used
@@ -182,11 +183,16 @@ def bench(
 ) -> None:
     """The standard evaluation of MODEL in one command: A1 dev (single and pairs), A3 on every installed
     database, A2 when --judge is given. Missing datasets are listed with the commands that get them."""
-    from qbench.cli import _pairs
     from qbench.config import layered
 
     base = layered(
-        {"task": "a3", "model": model, "data": "-", "model_options": _pairs(model_options, "-M"), **flags},
+        {
+            "task": "a3",
+            "model": model,
+            "data": "-",
+            "model_options": flag_pairs(model_options, "-M"),
+            **flags,
+        },
         config_file,
     )
     plan, notes = bench_plan(base, judge, a2_data)
