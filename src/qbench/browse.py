@@ -114,14 +114,19 @@ def unreadable(record: Record, task: str | None = None) -> bool:
 
 
 def _typed(record: Record, task: str | None) -> Any:
-    """The record's typed output when its task is known (old records migrated), else its raw fields."""
-    from qbench.registry import TASKS
+    """The record's typed output (old records migrated): A2's and A3's own; every other task's records are
+    multiple-choice ones (A1, A-Bench, MICBench, Q-Bench-Video), read with A1's output type."""
+    if task == "a2":
+        from qbench.tasks.description import DescriptionOutput
 
-    if task in TASKS.names():
-        reader = getattr(TASKS.get(str(task)), "read", None)
-        if callable(reader):
-            return reader(record)
-    return None
+        return DescriptionOutput.from_json(record.output)
+    if task == "a3":
+        from qbench.tasks.assessment import AssessmentOutput
+
+        return AssessmentOutput.from_json(record.output)
+    from qbench.tasks.perception import PerceptionOutput
+
+    return PerceptionOutput.from_json(record.output)
 
 
 def select_records(
@@ -161,7 +166,7 @@ def describe(record: Record, task: str | None = None) -> str:
     if not record.ok:
         return f"{record.id}: FAILED {record.error}"
     out = _typed(record, task)
-    if task == "a1" and out is not None:
+    if task not in ("a2", "a3") and out.rule is not None:  # a letter was read (or not) from the reply
         verdict = "right" if out.correct else "wrong" if out.correct is False else "no answer key"
         text = f"{record.id}: {out.letter or '-'} ({out.rule}) {verdict}"
         if out.response is not None:
@@ -174,11 +179,11 @@ def describe(record: Record, task: str | None = None) -> str:
             if failed:
                 text += f", unreadable judge reply: {_snippet(failed[0], 40)!r}"
         return text
-    if task == "a3" and out is not None:
+    if task == "a3":
         form = f" ({out.score_form})" if out.score_form else ""
         score = "n/a" if not math.isfinite(out.score) else f"{out.score:.6g}"
         return f"{record.id}: score {score}{form}, mos {out.mos}"
-    if task == "a2" and out is not None:
+    if task == "a2":
         text = f"{record.id}: {_snippet(out.description)!r}"
         if out.verdict is not None:
             scores = out.verdict.scores

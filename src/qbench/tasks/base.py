@@ -1,7 +1,14 @@
 """What the runner needs from a task, and the softmax every A3 path shares.
 
 A task turns samples into model requests, model results into record fields, and records into metrics. It
-never names a model: it states which capabilities it can use, in order of preference.
+never names a model: it states which capabilities it can use, in order of preference. It does no effects:
+judging (rounds, cache, concurrency) is done by :func:`qbench.judging.judge_records` through the task's pure
+:class:`qbench.judging.Judgeable` methods, imports are written by :mod:`qbench.importer`, runs by the store.
+
+Records stay the stored unit (``records.jsonl``); each task's module owns a typed output dataclass with
+``to_json``/``from_json`` (the only place that knows its record keys) and gives it to readers as
+``read(record)`` (also ``TASKS.get(name).read``); ``outcome(sample, result)`` makes one, and ``output`` is its
+JSON for the record.
 """
 
 from __future__ import annotations
