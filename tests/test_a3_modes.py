@@ -309,3 +309,41 @@ def test_missing_floor_bounds_and_records(tmp_path: Path) -> None:
         expected = level_score({w.strip(): v for w, v in top.items()} | {"bad": -3.0}, QALIGN_LEVELS).score
         assert rec["score"] == pytest.approx(expected) and not math.isnan(rec["score"])
     assert read(run_dir(tmp_path / "b"), "manifest.json")["task_info"]["missing"] == "floor"
+
+
+# -- samples=K: published sampling, seeds recorded, mean and spread per image --------------------------------
+def test_samples_use_published_settings_record_seeds_and_report_spread(tmp_path: Path) -> None:
+    data = write_mos_set(tmp_path / "koniq", n=4, name="koniq.json")
+    items = json.loads(data.read_text())
+    first = hashlib.sha256(image_url(data.parent / items[0]["img_path"]).encode()).hexdigest()
+
+    def respond(body: dict[str, Any]) -> Reply:
+        url = next(p for p in body["messages"][-1]["content"] if p["type"] == "image_url")["image_url"]["url"]
+        if hashlib.sha256(url.encode()).hexdigest() == first and body["seed"] == 44:
+            return Reply(text="<think>hmm</think>")  # one unparsed sample: left out of that image's mean
+        return Reply(text=f'<answer>{{"rating": {1 + body["seed"] - 42}}}</answer>')
+
+    with FakeOpenAIServer(respond) as server:
+        out = tmp_path / "runs"
+        result = run_cli(
+            "run", "a3", "--model", "openai:qi", "-M", f"api_base={server.url}", "--data", str(data),
+            "--out", str(out), "-T", "scoring=rating", "-T", "prompt=q-insight", "-T", "samples=3",
+            "-T", "bootstrap=0",
+        )  # fmt: skip
+        bodies = list(server.bodies)
+    assert result.returncode == 0, result.stderr
+    assert len(bodies) == 12
+    assert {b["seed"] for b in bodies} == {42, 43, 44}
+    assert all((b["temperature"], b["top_p"], b["top_k"]) == (1.0, 0.95, 50) for b in bodies)
+    folder = run_dir(out)
+    recs = records(folder)
+    assert len(recs) == 12 and recs[f"{items[1]['img_path']}#2"]["seed"] == 44
+    assert recs[f"{items[0]['img_path']}#2"]["rating"] is None
+    info = read(folder, "manifest.json")["task_info"]
+    assert info["sampling"]["samples"] == 3 and info["sampling"]["seeds"] == [42, 43, 44]
+    assert (info["sampling"]["top_k"], info["sampling"]["top_p"]) == (50, 0.95)
+    metrics = read(folder, "metrics.json")
+    assert metrics["replies"] == 12 and metrics["unparsed"] == 1 and metrics["n"] == 4
+    # ratings 1, 2, 3 per image (std 1); the first image has 1, 2 (std 0.7071...)
+    assert metrics["spread_max_std"] == pytest.approx(1.0)
+    assert metrics["spread_mean_std"] == pytest.approx((3 * 1.0 + math.sqrt(0.5)) / 4)

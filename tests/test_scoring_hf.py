@@ -63,3 +63,27 @@ def test_padding_changes_what_the_model_sees() -> None:
     assert level_score(plain, QALIGN_LEVELS).score != pytest.approx(
         level_score(padded, QALIGN_LEVELS).score, abs=1e-6
     )
+
+
+def test_seeded_samples_are_reproducible_and_seed_dependent() -> None:
+    from qbench.scoring.rating import PROMPTS
+    from qbench.scoring.samples import sample_settings
+    from qbench.types import ImageSlot, Text
+
+    model = adapter("qwen2_vl")
+    prompt = PROMPTS["vq-r1-fast"]
+
+    def sampled(seed: int) -> Request:
+        setting = sample_settings("vq-r1-fast", 1, seed=seed)[0].describe()
+        return Request(
+            content=(ImageSlot(0), Text(prompt.text)),
+            images=(IMAGES[0],),
+            max_new_tokens=12,
+            greedy=False,
+            sampling=tuple(sorted(setting.items())),
+        )
+
+    a, b, c = model.generate([sampled(42), sampled(42), sampled(7)])
+    assert a == b  # the same seed, the same draw, whatever it is batched with
+    [again] = model.generate([sampled(42)])
+    assert again == a and c != a

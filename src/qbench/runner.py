@@ -188,6 +188,8 @@ def _execute(
     early.keep(todo)
     batch_size = config.batch_size or plan.model.batch_size or 8
     positions = {s.id: i for i, s in enumerate(dataset.samples)}
+    for s in samples:  # samples a task made itself (A3 samples=K copies) are numbered after the dataset's
+        positions.setdefault(s.id, len(positions))
     failed_in_a_row = 0
     succeeded = 0
     label = f"{config.task} {plan.model.name} {dataset.name}"

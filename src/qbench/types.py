@@ -83,6 +83,10 @@ class Request:
     greedy: bool = (
         True  # False: the model's default sampling (judge rounds); such requests are cached per round
     )
+    # explicit decoding of a sampled request (greedy=False), as sorted (name, value) pairs: temperature, top_k,
+    # top_p, seed (A3 ratings with -T samples=K use their authors' published settings). Empty: greedy, or the
+    # model's own default sampling.
+    sampling: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         for part in self.content:
@@ -107,6 +111,7 @@ class Request:
             "options": list(self.options),
             "max_new_tokens": self.max_new_tokens,
             "greedy": self.greedy,
+            **({"sampling": dict(self.sampling)} if self.sampling else {}),
         }
 
 

@@ -474,6 +474,16 @@ class HFModel:
             except Exception:  # fall back to the plain path, which retries item by item
                 log.debug("generating for a prepared batch failed", exc_info=True)
         out: list[str | Exception] = [""] * len(requests)
+        seeded = [i for i, r in enumerate(requests) if r.sampling]
+        for i in seeded:  # each seeded sample alone: its draw must not depend on what it was batched with
+            out[i] = self._robust([requests[i]], self._generate_seeded)[0]
+        rest = [r for r in requests if not r.sampling]
+        if seeded and rest:
+            for i, res in zip([i for i, r in enumerate(requests) if not r.sampling], self.generate(rest)):
+                out[i] = res
+            return out
+        if seeded:
+            return out
         one_by_one = self._generate_one_at_a_time()
         for (greedy, limit, _), idx in self._generation_groups(requests).items():
             call = lambda rs, g=greedy, n=limit: self._generate(rs, g, n)  # noqa: E731
@@ -505,16 +515,29 @@ class HFModel:
             log.info("%s (%s): generating one request at a time: %s", self.name, family, reason)
         return True
 
+    def _generate_seeded(self, requests: Sequence[Request]) -> list[str]:
+        """One request with explicit sampling settings: the torch RNG seeded with its seed first."""
+        (request,) = requests
+        given = dict(request.sampling)
+        if given.get("seed") is not None:
+            torch.manual_seed(int(given["seed"]))
+        limit = self._max_new_tokens or request.max_new_tokens
+        extra = {k: given[k] for k in ("temperature", "top_k", "top_p") if given.get(k) is not None}
+        return self._generate_encoded(self._encode_requests([request]), False, limit, extra)
+
     def _generate(self, requests: Sequence[Request], greedy: bool, limit: int) -> list[str]:
         return self._generate_encoded(self._encode_requests(requests), greedy, limit)
 
-    def _generate_encoded(self, batch: Any, greedy: bool, limit: int) -> list[str]:
+    def _generate_encoded(
+        self, batch: Any, greedy: bool, limit: int, sampling: Mapping[str, Any] | None = None
+    ) -> list[str]:
         batch = self._to_device(batch)
         settings: dict[str, Any] = {"max_new_tokens": limit, "pad_token_id": self.tokenizer.pad_token_id}
         if greedy:
             settings.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             settings["do_sample"] = True
+            settings.update(sampling or {})
         with torch.inference_mode():
             output = self.model.generate(**batch, **settings)
         new = output[:, batch["input_ids"].shape[1] :].tolist()
@@ -539,6 +562,8 @@ class HFModel:
                 "batch": self._encode_requests(requests, self._thread_processor()),
             }
         if capability == "generate":
+            if any(r.sampling for r in requests):
+                return None  # seeded samples run one at a time (generate)
             groups = self._generation_groups(requests)
             if len(groups) != 1 or self._generate_one_at_a_time():
                 return None

@@ -346,6 +346,13 @@ class OpenAICompatModel:
                 }
                 if request.greedy:
                     kwargs["temperature"] = 0
+                elif request.sampling:  # explicit settings and seed (vLLM/SGLang take top_k as an extra)
+                    given = dict(request.sampling)
+                    kwargs.update(
+                        {k: given[k] for k in ("temperature", "top_p", "seed") if given.get(k) is not None}
+                    )
+                    if given.get("top_k") is not None:
+                        kwargs["extra_body"] = {"top_k": given["top_k"]}
                 completion = self._complete(kwargs, abort, "generate")
                 choice = completion.choices[0]
                 text = choice.message.content

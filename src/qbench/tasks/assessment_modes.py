@@ -174,6 +174,10 @@ class A3Mode:
             text = Text(self.prompt.text)
             content = (ImageSlot(0), text) if self.prompt.image_first else (text, ImageSlot(0))
             k = sample.extra.get("rating_sample")
+            sampling: tuple[tuple[str, Any], ...] = ()
+            if k is not None:  # the authors' published settings, seed + k (recorded in the task info)
+                given = PUBLISHED[self.prompt.name].with_seed(self.seed + int(k)).describe()
+                sampling = tuple(sorted((name, v) for name, v in given.items() if v is not None))
             return Request(
                 content=content,
                 images=images,
@@ -181,6 +185,7 @@ class A3Mode:
                 system=self.prompt.system,
                 max_new_tokens=self.prompt.max_new_tokens,
                 greedy=k is None,  # greedy by default; a sample k is decoded with sampling (and never cached)
+                sampling=sampling,
             )
         if self.name == "qalign":
             content: tuple[Any, ...] = qalign_content()
