@@ -19,10 +19,10 @@ from qbench.data.dataset import LoadOptions, load_dataset
 from qbench.data.descriptions import pair_images, read_descriptions
 from qbench.errors import DataError, RunError, UsageError
 from qbench.judging import JudgeIdentity, judge_records
-from qbench.report.submission_a2 import write_a2_submission
 from qbench.store import Run, load_run
 from qbench.tasks import prompts
 from qbench.tasks.description import DescriptionTask, read
+from qbench.tasks.description_report import write_a2_submission
 from qbench.types import ImageSlot, Record, Request, Text
 
 # --- data -------------------------------------------------------------------------------------------------

@@ -15,16 +15,8 @@ from scipy import stats
 from helpers import run_cli
 from qbench.errors import UsageError
 from qbench.metrics import grouped_correlations
-from qbench.report.compare import (
-    compare_paths,
-    compare_runs,
-    comparison_table,
-    render_comparison,
-    resample_counts,
-    sign_flip_p_binary,
-    weighted_corr,
-    weighted_ranks,
-)
+from qbench.report.compare import compare_paths, compare_runs, comparison_table, render_comparison
+from qbench.report.paired import resample_counts, sign_flip_p_binary, weighted_corr, weighted_ranks
 from qbench.store import Run
 from qbench.types import Record
 

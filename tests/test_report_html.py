@@ -11,6 +11,7 @@ import json
 import math
 import shutil
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ import qbench
 from conftest import SHARED_DATA
 from helpers import run_cli, write_mos_set
 from qbench.importer import import_a3
-from qbench.report import html as html_report
 from qbench.report.html import to_html
 from qbench.report.render import render
-from qbench.report.rows import run_rows
+from qbench.report.rows import ReportRow, run_rows
 from qbench.store import find_runs
+from qbench.tasks import assessment_report as html_report  # the A3 plots (MAX_POINTS)
 
 OFFICIAL_A3 = ["KONiQ-10k", "SPAQ", "LIVE-FB", "LIVE-itw", "CGIQA-6K", "AGIQA-3K", "KADID-10K"]
 A1_SINGLE = ["Yes-or-No", "What", "How", "Distortion", "Other", "In-context Distortion", "In-context Other"]
@@ -128,7 +129,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rows(runs_dir: Path) -> list[dict[str, Any]]:
+def rows(runs_dir: Path) -> list[ReportRow]:
     return run_rows(find_runs([runs_dir]))
 
 
@@ -181,21 +182,21 @@ class Tables(HTMLParser):
 
 
 # -- structure ---------------------------------------------------------------------------------------------
-def test_a3_board_in_the_official_order_with_intervals(rows: list[dict[str, Any]]) -> None:
+def test_a3_board_in_the_official_order_with_intervals(rows: list[ReportRow]) -> None:
     page = Tables(to_html(rows))
     board = page.board("A3 assessment")
-    expected = ["KONiQ-10k", "LIVE-itw"] + (["AGIQA-3K"] if any(r["dataset"] == "agi" for r in rows) else [])
+    expected = ["KONiQ-10k", "LIVE-itw"] + (["AGIQA-3K"] if any(r.dataset == "agi" for r in rows) else [])
     assert board["head"] == ["Model", *expected, "Average"]
     cells = {row[0]: row[1:] for _, row in board["rows"]}
     koniq = cells["sharpness"][0]  # "0.912 / 0.886 [0.80, 0.97] [0.75, 0.95]": SRCC / PLCC, their intervals
-    srcc = next(r for r in rows if r["model"] == "sharpness" and r["dataset"] == "koniq")["metrics"]["srcc"]
+    srcc = next(r for r in rows if r.model == "sharpness" and r.dataset == "koniq").metrics["srcc"]
     assert koniq.startswith(f"{srcc:.3f} / ") and koniq.count("[") == 2
     assert all(kind == "own" for kind, _ in board["rows"])
 
 
-def test_runs_plus_published_rows_keep_the_official_column_layout(rows: list[dict[str, Any]]) -> None:
-    mine_a1 = next(r for r in rows if r["task"] == "a1")
-    pair_run = {**mine_a1, "model": "mine-pairs", "metrics": dict(zip(PAIR_KEYS, [0.5] * 8))}
+def test_runs_plus_published_rows_keep_the_official_column_layout(rows: list[ReportRow]) -> None:
+    mine_a1 = next(r for r in rows if r.task == "a1")
+    pair_run = replace(mine_a1, model="mine-pairs", metrics=dict(zip(PAIR_KEYS, [0.5] * 8)))
     combined = [*rows, pair_run, *PUBLISHED]
     page = Tables(to_html(combined))
     a3 = page.board("A3 assessment")
@@ -223,7 +224,7 @@ def test_runs_plus_published_rows_keep_the_official_column_layout(rows: list[dic
     assert "a3,LLaVA-v1.5-13B,livec,,,srcc,0.445" in csv_lines
 
 
-def test_the_shipped_published_rows_with_runs_match_the_official_layout(rows: list[dict[str, Any]]) -> None:
+def test_the_shipped_published_rows_with_runs_match_the_official_layout(rows: list[ReportRow]) -> None:
     references = pytest.importorskip("qbench.report.references")
     combined = [*rows, *references.reference_rows(split="dev")]
     page = Tables(to_html(combined))
@@ -243,32 +244,32 @@ def test_the_shipped_published_rows_with_runs_match_the_official_layout(rows: li
     assert "| Model | " + " | ".join([*OFFICIAL_A3, "Average"]) + " |" in render(combined, "md")
 
 
-def test_published_rows_named_like_a_run_stay_separate(rows: list[dict[str, Any]]) -> None:
+def test_published_rows_named_like_a_run_stay_separate(rows: list[ReportRow]) -> None:
     clash = published_a3("sharpness", "0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1")
     board = Tables(to_html([*rows, *clash])).board("A3 assessment")
     kinds = {(row[0], kind) for kind, row in board["rows"]}
     assert {("sharpness", "own"), ("sharpness published", "ref")} <= kinds
 
 
-def test_a3_scatter_per_run_and_database_from_the_records(rows: list[dict[str, Any]]) -> None:
+def test_a3_scatter_per_run_and_database_from_the_records(rows: list[ReportRow]) -> None:
     page = to_html(rows)
-    a3_runs = [r for r in rows if r["task"] == "a3"]
+    a3_runs = [r for r in rows if r.task == "a3"]
     assert Tables(page).svgs.count("plot scatter") == len(a3_runs)
     assert "predicted score against MOS" in page
-    if any(r["n"] > html_report.MAX_POINTS for r in a3_runs):  # the official AGIQA-3K outputs: 2,982 images
+    if any(r.n > html_report.MAX_POINTS for r in a3_runs):  # the official AGIQA-3K outputs: 2,982 images
         assert f"({html_report.MAX_POINTS:,} shown)" in page
 
 
-def test_big_databases_are_drawn_from_a_fixed_sample(rows: list[dict[str, Any]], monkeypatch) -> None:
+def test_big_databases_are_drawn_from_a_fixed_sample(rows: list[ReportRow], monkeypatch) -> None:
     monkeypatch.setattr(html_report, "MAX_POINTS", 10)
-    koniq = [r for r in rows if r["dataset"] == "koniq"]
+    koniq = [r for r in rows if r.dataset == "koniq"]
     page = to_html(koniq)
     assert page.count("n=24 (10 shown)") == 2
     dots = [svg.split('<path d="')[1].split('"')[0] for svg in page.split('class="plot scatter"')[1:]]
     assert [d.count("h0") for d in dots] == [10, 10]
 
 
-def test_a1_bars_answer_rules_and_invalid_rates(rows: list[dict[str, Any]]) -> None:
+def test_a1_bars_answer_rules_and_invalid_rates(rows: list[ReportRow]) -> None:
     page = to_html(rows)
     assert "Accuracy by question type and concern" in page
     assert "How the answers were read" in page and "Share of answers that could not be read" in page
@@ -339,7 +340,7 @@ def test_text_is_escaped_and_nan_is_shown_as_na_with_its_reason() -> None:
     assert "n/a (correlation undefined)" in page and ">NaN" not in page
 
 
-def test_the_page_is_self_contained(rows: list[dict[str, Any]]) -> None:
+def test_the_page_is_self_contained(rows: list[ReportRow]) -> None:
     page = to_html([*rows, *PUBLISHED])
     assert page.startswith("<!DOCTYPE html>")
     for outside in ("http://", "https://", "<link", " src=", "@import", "url("):
@@ -425,9 +426,7 @@ def test_the_demo_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 @needs_chromium
-def test_runs_with_published_rows_render_in_headless_chromium(
-    rows: list[dict[str, Any]], tmp_path: Path
-) -> None:
+def test_runs_with_published_rows_render_in_headless_chromium(rows: list[ReportRow], tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(to_html([*rows, *PUBLISHED]), encoding="utf-8")
     dom = check_in_browser(tmp_path, page)
@@ -437,7 +436,7 @@ def test_runs_with_published_rows_render_in_headless_chromium(
 
 
 @needs_chromium
-def test_clicking_a_header_sorts_the_table(rows: list[dict[str, Any]], tmp_path: Path) -> None:
+def test_clicking_a_header_sorts_the_table(rows: list[ReportRow], tmp_path: Path) -> None:
     """Click "SPAQ" (only the published rows have it): best first, then models without a value."""
     click = (
         "<script>var th = [...document.querySelectorAll('caption')].find(c => c.textContent.startsWith('A3'))"
@@ -452,7 +451,7 @@ def test_clicking_a_header_sorts_the_table(rows: list[dict[str, Any]], tmp_path:
     assert spaq[:2] == ["0.730 / 0.750", "0.563 / 0.584"] and set(spaq[2:]) == {"–"}
 
 
-def test_json_report_is_unchanged_by_html_rows(rows: list[dict[str, Any]]) -> None:
+def test_json_report_is_unchanged_by_html_rows(rows: list[ReportRow]) -> None:
     """Rendering HTML does not alter the rows it was given (names of published rows are changed on copies)."""
     before = json.dumps(rows, default=str)
     to_html([*rows, *published_a3("random", "0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1|0.1/0.1")])

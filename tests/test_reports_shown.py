@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from helpers import run_cli, write_mos_set
-from qbench.report.html import wilson_interval
+from qbench.report.html_blocks import wilson_interval
 
 MODEL = """
 class Half:

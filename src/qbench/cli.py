@@ -18,7 +18,29 @@ from qbench.errors import QBenchError, UsageError
 from qbench.options import flag_pairs as _pairs  # -M/-J/-T key=value flags
 
 log = logging.getLogger("qbench")
-TASK_CHOICES = ["a1", "a2", "a3", "abench", "micbench", "qbench-video"]
+
+
+class TaskChoice(click.Choice):
+    """The registered tasks (``qbench list tasks``), read from the task registry when first needed; with
+    ``hook``, only the tasks that registered it (e.g. an ``importer``)."""
+
+    def __init__(self, hook: str | None = None) -> None:
+        super().__init__([])
+        self.hook = hook
+        self._names: list[str] | None = None
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        if self._names is None:
+            from qbench.registry import TASKS
+
+            names = TASKS.names()
+            self._names = [n for n in names if self.hook is None or TASKS.hook(n, self.hook)]
+        return self._names
+
+    @choices.setter
+    def choices(self, value: object) -> None:  # click's __init__ sets it; the registry is the source
+        del value
 
 
 def _setup_logging(quiet: bool, debug: bool) -> None:
@@ -45,7 +67,7 @@ def _setup_logging(quiet: bool, debug: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
-    """Q-Bench for multimodal LLMs on low-level vision: A1 perception, A2 description, A3 assessment."""
+    """Q-Bench for multimodal LLMs on low-level vision (the tasks: qbench list tasks)."""
     ctx.obj = {"debug": debug}
     _setup_logging(quiet, debug)
 
@@ -69,15 +91,20 @@ ALLOW_OUTSIDE = click.option(
 
 # -- run ---------------------------------------------------------------------------------------------------
 @cli.command()
-@click.argument("task", type=click.Choice(TASK_CHOICES))
+@click.argument("task", type=TaskChoice())
 @click.option("--model", "-m", help="hf:ID_OR_PATH, openai:MODEL, niqe, brisque, random, py:module:Class")
 @click.option(
     "--data",
     "-d",
     help="A data file or folder, or a built-in name (synthetic, synthetic-pair, synthetic-iqa).",
 )
-@click.option("--split", type=click.Choice(["dev", "test"]), default=None, help="A1 split (default dev).")
-@click.option("--judge", help="A generating model that judges answers (A1 optional, A2 scoring).")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test"]),
+    default=None,
+    help="The split, where the data has them (default dev).",
+)
+@click.option("--judge", help="A generating model that judges the replies (tasks that use a judge).")
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder (default ./runs)."
 )
@@ -114,7 +141,12 @@ ALLOW_OUTSIDE = click.option(
     default=None,
     help="Force the data format (e.g. mos-json, llvisionqa, hf-parquet).",
 )
-@click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="A1 instruction language.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default=None,
+    help="Instruction language, where a task has two.",
+)
 @click.option("--image-column", default=None, help="CSV column with image paths.")
 @click.option("--mos-column", default=None, help="CSV column with opinion scores.")
 @click.option("--encoding", default=None, help="Text encoding of a CSV data file (default UTF-8).")
@@ -204,42 +236,31 @@ def _print_runs(runs: list[Any]) -> None:
 
 # -- import ------------------------------------------------------------------------------------------------
 @cli.command("import")
-@click.argument("task", type=click.Choice(["a1", "a3"]))
+@click.argument("task", type=TaskChoice("importer"))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model", required=True, help="The model's name in reports.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
-@click.option("--positive", default="good", show_default=True, help="A3: the positive level word.")
-@click.option("--negative", default="poor", show_default=True, help="A3: the negative level word.")
+@click.option("--positive", default=None, help="Scores from level words: the positive word (default good).")
+@click.option("--negative", default=None, help="Scores from level words: the negative word (default poor).")
 @click.option("--dataset", default=None, help="Dataset name (default: from the file name).")
 @click.option(
-    "--split", type=click.Choice(["dev", "test"]), default=None, help="A1: the split (default: guessed)."
+    "--split", type=click.Choice(["dev", "test"]), default=None, help="The split (default: guessed)."
 )
-@click.option(
-    "--data", default=None, help="A1: the question file, when the saved responses lack the questions."
-)
-def import_(
-    task: str,
-    files: tuple[Path, ...],
-    model: str,
-    out: Path,
-    positive: str,
-    negative: str,
-    dataset: str | None,
-    split: str | None,
-    data: str | None,
-) -> None:
+@click.option("--data", default=None, help="The question file, when the saved replies lack the questions.")
+def import_(task: str, files: tuple[Path, ...], model: str, out: Path, **options: str | None) -> None:
     """Turn saved model outputs (official output files) into runs, scored without the model."""
-
     from qbench.importer import import_files
 
-    options = {"positive": positive, "negative": negative, "dataset": dataset, "split": split, "data": data}
-    _print_runs(import_files(task, list(files), model=model, out=out, **options))
+    given = {name: value for name, value in options.items() if value is not None}
+    _print_runs(import_files(task, list(files), model=model, out=out, **given))
 
 
 # -- score -------------------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--judge", default=None, help="Judge the stored responses with this model (A1, A2).")
+@click.option(
+    "--judge", default=None, help="Judge the stored responses with this model (tasks that use a judge)."
+)
 @click.option("-J", "judge_options", multiple=True, help="Judge model option key=value (repeatable).")
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), default=None, help="Runs folder for the new runs."
@@ -337,7 +358,9 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
         return
     rows = run_rows(runs)
     if references:
-        rows += _reference_rows(rows)
+        from qbench.report.references import references_for
+
+        rows += references_for(rows)
     if fmt == "table" and output is None:
         from qbench.report.render import console as make_console
         from qbench.report.render import rich_tables
@@ -356,28 +379,6 @@ def report(paths: tuple[Path, ...], fmt: str, output: Path | None, references: b
         click.echo(f"wrote {output}")
     else:
         click.echo(text)
-
-
-def _reference_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The published rows that fit these runs: their tasks, and for A1 their split and single/pair kind."""
-    try:
-        from qbench.report.references import reference_rows
-    except ImportError:
-        log.warning("this qbench has no published reference rows yet; --references is ignored")
-        return []
-    out: list[dict[str, Any]] = []
-    for task in sorted({str(r["task"]) for r in rows}):
-        own = [r for r in rows if r["task"] == task]
-        if task != "a1":
-            out += reference_rows(task)
-            continue
-        from qbench.report.leaderboard import is_pair
-
-        kinds = {is_pair(r) for r in own}
-        pairs = kinds.pop() if len(kinds) == 1 else None
-        for split in sorted({r.get("split") or "" for r in own}):
-            out += reference_rows("a1", split=split if split in ("dev", "test") else None, pairs=pairs)
-    return out
 
 
 def _report_comparison(paths: tuple[Path, ...], fmt: str, output: Path | None) -> None:
@@ -481,7 +482,7 @@ def validate(
 @cli.command("list")
 @click.argument("what", type=click.Choice(["models", "datasets", "tasks", "databases"]))
 def list_(what: str) -> None:
-    """List what qbench knows: models, datasets, tasks, or the A3 databases."""
+    """List what qbench knows: models, datasets, tasks, or the quality databases (MOS sets)."""
     from qbench.registry import DATASETS, MODELS, TASKS
 
     if what == "databases":

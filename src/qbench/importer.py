@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,14 +196,15 @@ def import_a1(
     return runs
 
 
-IMPORTERS: dict[str, Callable[..., list[Run]]] = {"a1": import_a1, "a3": import_a3}
-
-
 def import_files(task: str, files: Sequence[Path], *, model: str, out: Path, **options: Any) -> list[Run]:
-    """``qbench import TASK FILES``: the task's importer, given the options it takes (the others, such as
-    A3's level words for an A1 import, do not apply to it and are left out)."""
-    importer = IMPORTERS.get(task)
+    """``qbench import TASK FILES``: the importer the task registered (``TASKS.register(..., importer=...)``),
+    given the options it takes (the others, such as A3's level words for an A1 import, do not apply to it and
+    are left out)."""
+    from qbench.registry import TASKS
+
+    importer = TASKS.hook(task, "importer") if task in TASKS else None
     if importer is None:
-        raise UsageError(f"no importer for task {task}", hint=f"importable: {', '.join(sorted(IMPORTERS))}")
+        importable = [name for name in TASKS.names() if TASKS.hook(name, "importer")]
+        raise UsageError(f"no importer for task {task}", hint=f"importable: {', '.join(importable)}")
     taken = inspect.signature(importer).parameters
     return importer(list(files), model=model, out=out, **{k: v for k, v in options.items() if k in taken})

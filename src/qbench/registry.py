@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -19,9 +19,12 @@ from qbench.errors import UsageError
 
 @dataclass(frozen=True)
 class Entry:
+    """A registered name: its factory, a line of help, and named hooks (e.g. a task's ``report``)."""
+
     name: str
     target: str | Callable[..., Any]
     help: str = ""
+    hooks: Mapping[str, str | object] = field(default_factory=dict)
 
 
 class Registry:
@@ -33,8 +36,12 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._plugins_loaded = False
 
-    def register(self, name: str, target: str | Callable[..., Any], help: str = "") -> None:
-        self._entries[name] = Entry(name, target, help)
+    def register(
+        self, name: str, target: str | Callable[..., Any], help: str = "", **hooks: str | object
+    ) -> None:
+        """Register ``name``; ``hooks`` are further objects (or lazy ``"module:attr"`` strings) that other
+        layers look up by key through :meth:`hook`, e.g. ``report="qbench.tasks.perception_report:REPORT"``."""
+        self._entries[name] = Entry(name, target, help, dict(hooks))
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -61,12 +68,31 @@ class Registry:
             raise UsageError(f"unknown {self.kind} '{name}'", hint=did_you_mean(name, self.names()))
         if callable(entry.target):
             return entry.target
-        module_name, _, attr = entry.target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:  # a plugin whose module is gone, or a missing extra
-            raise UsageError(f"{self.kind} '{name}' cannot be loaded from {entry.target}: {exc}") from exc
-        return getattr(module, attr)
+        return _resolve(entry.target, f"{self.kind} '{name}'")
+
+    def hook(self, name: str, key: str) -> Any | None:
+        """The ``key`` hook of ``name``: registered with it, else the factory's attribute ``key`` (how a
+        plugin's class declares it), else None. A ``"module:attr"`` string is imported on first use."""
+        self._load_plugins()
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UsageError(f"unknown {self.kind} '{name}'", hint=did_you_mean(name, self.names()))
+        value = entry.hooks.get(key)
+        if value is None:
+            value = getattr(self.get(name), key, None)
+        if isinstance(value, str) and ":" in value:
+            return _resolve(value, f"{key} of {self.kind} '{name}'")
+        return value
+
+
+def _resolve(target: str, what: str) -> Any:
+    """``"module:attr"`` imported."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # a plugin whose module is gone, or a missing extra
+        raise UsageError(f"{what} cannot be loaded from {target}: {exc}") from exc
+    return getattr(module, attr)
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
@@ -89,10 +115,34 @@ MODELS.register("openai", "qbench.models.openai_compat:create", "openai:MODEL â€
 MODELS.register("py", "qbench.models.python:create", "py:package.module:ClassName â€” your own model class")
 
 TASKS = Registry("task", "qbench.tasks")
-TASKS.register("a1", "qbench.tasks.perception:PerceptionTask", "A1 perception: multiple-choice questions")
-TASKS.register("a2", "qbench.tasks.description:DescriptionTask", "A2 description, judged by an LLM")
-TASKS.register("a3", "qbench.tasks.assessment:AssessmentTask", "A3 assessment: quality scores against MOS")
-TASKS.register("abench", "qbench.tasks.abench:ABenchTask", "A-Bench: questions on AI-generated images")
+# A task's hooks: ``report`` (qbench.report.spec.TaskReport: leaderboard, comparison, submission, published
+# rows) and ``importer`` (saved official outputs -> runs: ``qbench import``).
+TASKS.register(
+    "a1",
+    "qbench.tasks.perception:PerceptionTask",
+    "A1 perception: multiple-choice questions",
+    report="qbench.tasks.perception_report:REPORT",
+    importer="qbench.importer:import_a1",
+)
+TASKS.register(
+    "a2",
+    "qbench.tasks.description:DescriptionTask",
+    "A2 description, judged by an LLM",
+    report="qbench.tasks.description_report:REPORT",
+)
+TASKS.register(
+    "a3",
+    "qbench.tasks.assessment:AssessmentTask",
+    "A3 assessment: quality scores against MOS",
+    report="qbench.tasks.assessment_report:REPORT",
+    importer="qbench.importer:import_a3",
+)
+TASKS.register(
+    "abench",
+    "qbench.tasks.abench:ABenchTask",
+    "A-Bench: questions on AI-generated images",
+    report="qbench.tasks.abench_report:REPORT",
+)
 TASKS.register("micbench", "qbench.tasks.micbench:MICBenchTask", "MICBench: questions over 3-4 images")
 TASKS.register(
     "qbench-video", "qbench.tasks.qbench_video:QBenchVideoTask", "Q-Bench-Video: questions on videos, judged"

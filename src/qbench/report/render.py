@@ -6,11 +6,15 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qbench.report.leaderboard import Board, boards
+from qbench.report.leaderboard import Board
+from qbench.report.rows import ReportRow, as_rows
+from qbench.report.spec import boards
 from qbench.undefined import UNDEFINED, na
+
+Rows = Sequence[ReportRow | Mapping[str, Any]]
 
 FORMATS = ("table", "md", "csv", "json", "html")
 
@@ -26,22 +30,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def to_json(rows: Sequence[dict[str, Any]]) -> str:
-    keep = ("task", "model", "dataset", "split", "n", "metrics", "path")
-    out = []
-    for row in rows:
-        item = {k: row.get(k) for k in keep}
-        if row.get("reference"):
-            item.update(reference=True, source=row.get("source"))
-        if row.get("partial"):
-            item["partial"] = row["partial"]  # {"n", "of"}: run on a partial install
-        out.append(_clean(item))
-    return json.dumps(out, indent=2)
+def to_json(rows: Rows) -> str:
+    return json.dumps([_clean(row.to_json()) for row in as_rows(rows)], indent=2)
 
 
-def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
+def to_markdown(rows: Rows) -> str:
     parts = []
-    for board in boards(rows):
+    for board in boards(as_rows(rows)):
         parts.append(f"### {board.title}\n")
         parts.append("| Model | " + " | ".join(board.columns) + " |")
         parts.append("|---|" + "---|" * len(board.columns))
@@ -53,13 +48,13 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+def to_csv(rows: Rows) -> str:
     """Long format: one line per (run, metric), easy to load anywhere."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["task", "model", "dataset", "split", "n", "metric", "value"])
-    for row in rows:
-        metrics = row["metrics"]
+    for row in as_rows(rows):
+        metrics = row.metrics
         for key, value in metrics.items():
             if key == UNDEFINED:
                 continue
@@ -67,9 +62,7 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
                 value = na(metrics, key)
             elif isinstance(value, (list, tuple)):
                 value = "/".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in value)
-            writer.writerow(
-                [row["task"], row["model"], row["dataset"], row.get("split") or "", row.get("n"), key, value]
-            )
+            writer.writerow([row.task, row.model, row.dataset, row.split or "", row.n, key, value])
     return buffer.getvalue()
 
 
@@ -81,11 +74,11 @@ def console() -> Any:
     return con if con.is_terminal else Console(width=160)
 
 
-def rich_tables(rows: Sequence[dict[str, Any]]) -> list[Any]:
+def rich_tables(rows: Rows) -> list[Any]:
     from rich.table import Table
 
     tables = []
-    for board in boards(rows):
+    for board in boards(as_rows(rows)):
         table = Table(title=board.title, title_justify="left")
         table.add_column("Model", style="bold")
         for column in board.columns:
@@ -98,7 +91,7 @@ def rich_tables(rows: Sequence[dict[str, Any]]) -> list[Any]:
     return tables
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
+def render(rows: Rows, fmt: str) -> str:
     if fmt == "json":
         return to_json(rows)
     if fmt == "md":

@@ -1,44 +1,25 @@
 """``qbench report RUN --format submission``: a run's replies in the form the benchmark's authors score.
 
-The test answers are hidden; the authors score submitted replies themselves (protocol.md 1.5, "json with the
-model response per item"). The form is the one their own script writes (``model_vqa_qbench.py``): the
-original items, in their order, each with the model's raw ``response`` added, as a JSON list:
-
-    {"type", "concern", "question", "img_path", "candidates", "response"}
-
-plus ``correct_ans`` where the run knows the answer (a dev-split run, for a self-check). A run of the
-close-set options mode (protocol 1.7) has no free-text reply; its chosen option is written as the reply
-``"B. Low"``, which is how a reply naming that option reads to any grader. One file per run, by default in
-the run folder (as the A2 writer does).
-
-Each task has its own writer in :data:`WRITERS` (dispatch on the run manifest's ``task``): A1 here, A2 in
-:mod:`qbench.report.submission_a2`.
+The test answers (and A2's golden descriptions) are hidden; the authors score submitted replies themselves.
+Each task that has such a form writes it with its own writer (``TaskReport.submission``, found by the run
+manifest's ``task``); this module dispatches, and holds what the writers share: the records in the data
+file's order, and where a file goes.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from qbench.data.jsonfile import write_json_atomic
-from qbench.errors import DataError, UsageError
+from qbench.errors import UsageError
+from qbench.report.spec import task_report, tasks_with
 from qbench.store import Run, slug
-from qbench.tasks.prompts import OPTION_LETTERS
 from qbench.types import Record
 
 log = logging.getLogger("qbench")
 
-__all__ = [
-    "WRITERS",
-    "a1_items",
-    "ordered_records",
-    "submission_name",
-    "write_a1_submission",
-    "write_submissions",
-]
+__all__ = ["ordered_records", "submission_name", "submission_target", "write_submissions"]
 
 
 def ordered_records(run: Run) -> list[Record]:
@@ -55,36 +36,8 @@ def ordered_records(run: Run) -> list[Record]:
     return records
 
 
-def a1_items(run: Run) -> list[dict[str, Any]]:
-    """A1: each original item with the model's ``response`` (protocol 1.5)."""
-    items = []
-    for record in ordered_records(run):
-        if not record.ok:
-            raise DataError(f"has no reply ({record.error})", file=run.path, item=record.id)
-        fields = record.output
-        options = list(fields.get("options") or [])
-        if "response" in fields:
-            response = str(fields["response"] or "")
-        else:
-            letter = fields.get("letter")
-            response = f"{letter}. {options[OPTION_LETTERS.index(letter)]}" if letter else ""
-        item: dict[str, Any] = {
-            "type": fields.get("qtype"),
-            "concern": fields.get("concern"),
-            "question": fields.get("question"),
-            "img_path": fields.get("img_path", ""),
-            "candidates": options,
-        }
-        answer = fields.get("answer")
-        if answer:
-            item["correct_ans"] = options[OPTION_LETTERS.index(answer)]
-        item["response"] = response
-        items.append(item)
-    return items
-
-
 def submission_name(run: Run) -> str:
-    """``<model>_<dataset>_<split>_a1.json``: distinct for the runs one would submit together."""
+    """``<model>_<dataset>_<split>_<task>.json``: distinct for the runs one would submit together."""
     m = run.manifest
     parts = [slug(str(m.get("model"))), slug(str(m.get("dataset")))]
     if m.get("split"):
@@ -92,33 +45,17 @@ def submission_name(run: Run) -> str:
     return "_".join([*parts, str(m.get("task"))]) + ".json"
 
 
-def write_a1_submission(run: Run, output: str | Path | None = None) -> Path:
-    """Write an A1 run's submission file; ``output`` is a file, a folder, or None for the run folder."""
-    if not run.complete:
-        raise DataError(f"run is not complete (status: {run.status}); finish it first", file=run.path)
-    items = a1_items(run)
+def submission_target(run: Run, output: str | Path | None, name: str) -> Path:
+    """Where a writer puts ``run``'s file: ``output`` is a file, a folder (existing, or ending in ``/``) to
+    put ``name`` in, or None for the run folder. The folder is created."""
     if output is None:
-        target = run.path / submission_name(run)
+        target = run.path / name
     else:
         given = Path(output)
         folder = given.is_dir() or str(output).endswith(("/", "\\"))
-        target = given / submission_name(run) if folder else given
+        target = given / name if folder else given
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(target, items)
     return target
-
-
-#: task name -> "module:function" writing one run's submission: ``(run, output) -> the file written``.
-WRITERS: dict[str, str] = {
-    "a1": "qbench.report.submission:write_a1_submission",
-    "a2": "qbench.report.submission_a2:write_a2_submission",
-    "abench": "qbench.tasks.abench:write_run_submission",
-}
-
-
-def _writer(task: str) -> Callable[[Run, Path | None], Path]:
-    module, _, name = WRITERS[task].partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def write_submissions(runs: Sequence[Run], output: Path | None) -> list[Path]:
@@ -129,10 +66,10 @@ def write_submissions(runs: Sequence[Run], output: Path | None) -> list[Path]:
     """
     for run in runs:
         task = str(run.manifest.get("task"))
-        if task not in WRITERS:
+        if task_report(task).submission is None:
             raise UsageError(
                 f"{run.path}: no submission form for task {task}",
-                hint=f"submission files exist for: {', '.join(sorted(WRITERS))}",
+                hint=f"submission files exist for: {', '.join(tasks_with('submission'))}",
             )
     if output is not None and len(runs) > 1:
         if output.suffix.lower() in {".json", ".jsonl"} and not output.is_dir():
@@ -140,7 +77,9 @@ def write_submissions(runs: Sequence[Run], output: Path | None) -> list[Path]:
         output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for run in runs:
-        target = _writer(str(run.manifest["task"]))(run, output)
+        writer = task_report(str(run.manifest["task"])).submission
+        assert writer is not None  # checked above
+        target = writer(run, output)
         if target in written:
             log.warning(
                 "%s: written again by %s (two runs of the same model, data and split)", target, run.path

@@ -1,0 +1,242 @@
+"""Tasks own their reports: ``report/`` and the CLI name no task, and a new task reports through its spec.
+
+The naming check reads the source (ast): no import of ``qbench.tasks``, no identifier built on a task name
+or a task module's name (``a1_columns``, ``perception``), and no string (docstrings aside) holding a task
+name as a word. The second half registers a task that qbench has never heard of, from one module written
+here, and checks that every report form shows it: leaderboard, markdown, CSV, JSON, HTML, the paired
+comparison, the submission file and the published rows, through the real CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+from qbench.registry import TASKS
+from qbench.report.compare import compare_runs
+from qbench.report.references import reference_rows
+from qbench.report.render import render
+from qbench.report.rows import ReportRow, run_rows
+from qbench.report.spec import task_report
+from qbench.store import Run, load_run
+from qbench.types import Record
+from test_import_graph import module_files
+
+GENERIC = ["qbench.cli", *[name for name in module_files() if name.startswith("qbench.report")]]
+
+
+def _task_words() -> list[str]:
+    """Every registered task name and the names of the modules that implement the tasks."""
+    words = set(TASKS.names())
+    for entry in TASKS.entries():
+        targets = [entry.target, *entry.hooks.values()]
+        for target in targets:
+            if isinstance(target, str) and target.startswith("qbench.tasks."):
+                module = target.split(":")[0].split(".")[2]
+                words.add(module.removesuffix("_report").removesuffix("_import"))
+    return sorted(words)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the string nodes that are docstrings (module, class, function)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def naming_problems(source: str, words: list[str]) -> list[str]:
+    """Where ``source`` names a task: imports of qbench.tasks, identifiers and strings with a task word."""
+    tree = ast.parse(source)
+    word = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, words)) + r")(?![a-z0-9])", re.I)
+    docs = _docstrings(tree)
+    problems = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            names = []
+        problems += [f"{line}: imports {n}" for n in names if n.startswith("qbench.tasks")]
+        identifier = (
+            node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else node.name
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            else node.arg
+            if isinstance(node, ast.arg)
+            else None
+        )
+        if identifier and word.search(identifier.replace("_", " ")):
+            problems.append(f"{line}: identifier {identifier}")
+        text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+        if text and id(node) not in docs and word.search(text):
+            problems.append(f"{line}: string {text[:60]!r}")
+    return problems
+
+
+@pytest.mark.parametrize("module", GENERIC)
+def test_report_and_cli_name_no_task(module: str) -> None:
+    source = module_files()[module].read_text(encoding="utf-8")
+    assert naming_problems(source, _task_words()) == []
+
+
+def test_the_naming_check_catches_what_it_should() -> None:
+    words = _task_words()
+    assert {"a1", "a2", "a3", "perception", "description", "assessment"} <= set(words)
+    caught = naming_problems(
+        textwrap.dedent(
+            '''
+            """A docstring may say A1."""
+            from qbench.tasks.perception import PerceptionTask
+            import qbench.tasks
+            def a1_columns(rows):
+                if rows[0].task == "a3":
+                    return {"a2": perception_board}
+                return "shown for A1 only"
+            '''
+        ),
+        words,
+    )
+    # the two imports, a1_columns, perception_board, "a3", "a2" and the help text naming A1
+    assert len(caught) == 7, caught
+    assert naming_problems('"""The A1 board."""\nx = "Accuracy in %"\n', words) == []
+
+
+# -- a task qbench has never heard of ----------------------------------------------------------------------
+TASK_MODULE = '''
+"""A made-up task 'z9' (counting objects): its report spec is all the report layer needs."""
+
+from pathlib import Path
+
+import numpy as np
+
+from qbench.data.jsonfile import write_json_atomic
+from qbench.report.leaderboard import metric_board
+from qbench.report.paired import paired_accuracy
+from qbench.report.rows import ReportRow
+from qbench.report.spec import TaskReport
+from qbench.report.submission import ordered_records, submission_name, submission_target
+
+COLUMNS = [("exact", "Exact count"), ("close", "Within one")]
+
+
+def boards(rows):
+    return [metric_board("Z9 counting (share %)", COLUMNS, rows, percent=True)]
+
+
+def compare(pairs, dataset, notes, resamples, seed):
+    known = [(a.output["count"] == a.output["truth"], b.output["count"] == b.output["truth"]) for a, b in pairs]
+    metric, a_only, b_only = paired_accuracy(known, "exact", "Exact count", resamples, seed)
+    notes.append(f"{a_only} only A exact, {b_only} only B")
+    return [metric]
+
+
+def submission(run, output):
+    items = [{"id": r.id, "count": r.output["count"]} for r in ordered_records(run)]
+    target = submission_target(run, output, submission_name(run))
+    write_json_atomic(target, items)
+    return target
+
+
+def references(query):
+    return [ReportRow(task="z9", model="paper model", dataset="counts", n=100, metrics={"exact": 0.61, "close": 0.9},
+                      reference=True, source="made up", status="reference")]
+
+
+REPORT = TaskReport(boards=boards, headline="exact", compare=compare, submission=submission,
+                    references=references, method="Z9 share of exact counts")
+'''
+
+
+class NoModel:
+    """The task's factory: the report never calls it."""
+
+
+@pytest.fixture
+def z9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Module ``z9_task`` on the path, task ``z9`` registered with its report; two run folders of it."""
+    (tmp_path / "z9_task.py").write_text(TASK_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    TASKS.register("z9", "test_task_reports:NoModel", "Z9 counting", report="z9_task:REPORT")
+    task_report.cache_clear()
+    truth = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    for model, counts in (("good", [3, 1, 4, 1, 5, 9, 2, 6, 5, 4]), ("bad", [3, 2, 4, 0, 5, 8, 2, 6, 1, 4])):
+        run = Run.open(
+            tmp_path / "runs" / model,
+            {"task": "z9", "model": model, "dataset": "counts", "split": None, "fingerprint": model},
+        )
+        run.append(
+            Record(str(i), {"index": i, "count": c, "truth": t})
+            for i, (c, t) in enumerate(zip(counts, truth))
+        )
+        exact = sum(c == t for c, t in zip(counts, truth)) / len(truth)
+        close = sum(abs(c - t) <= 1 for c, t in zip(counts, truth)) / len(truth)
+        run.finish({"n": len(truth), "exact": exact, "close": close})
+        run.close()
+    yield tmp_path
+    TASKS._entries.pop("z9", None)
+    task_report.cache_clear()
+    sys.modules.pop("z9_task", None)
+
+
+def test_a_new_task_reports_through_its_spec_alone(z9: Path) -> None:
+    rows = run_rows([load_run(z9 / "runs" / "good"), load_run(z9 / "runs" / "bad")])
+    assert [(r.task, r.model, r.metrics["exact"]) for r in rows] == [("z9", "good", 0.9), ("z9", "bad", 0.6)]
+    md = render([*rows, *reference_rows("z9")], "md")
+    assert "### Z9 counting (share %)" in md and "| Model | Exact count | Within one | n |" in md
+    assert "| good (counts) | 90.00 | 100.00 | 10 |" in md and "| paper model (counts) — published |" in md
+    assert "z9,good,counts,,10,exact,0.9" in render(rows, "csv")
+    assert json.loads(render(rows, "json"))[1]["metrics"] == {"exact": 0.6, "close": 0.8}
+    page = render(rows, "html")
+    assert "Z9 counting (share %)" in page and "Z9 share of exact counts" in page
+
+    result = compare_runs(z9 / "runs" / "good", z9 / "runs" / "bad", resamples=200)
+    (metric,) = result["metrics"]
+    assert (metric["a"], metric["b"], metric["n"]) == (0.9, 0.6, 10)
+    assert metric["diff"] == pytest.approx(0.3) and "3 only A exact, 0 only B" in result["notes"]
+
+
+def test_the_cli_reports_compares_submits_and_adds_published_rows_of_a_new_task(z9: Path) -> None:
+    """The real command line, in a subprocess: the task is registered by a plugin entry (sitecustomize)."""
+    (z9 / "sitecustomize.py").write_text(
+        "from qbench.registry import TASKS\n"
+        "TASKS.register('z9', 'z9_task:REPORT', 'Z9 counting', report='z9_task:REPORT')\n"
+    )
+    runs = str(z9 / "runs")
+    table = run_cli("report", runs, "--references", cwd=z9)
+    assert table.returncode == 0, table.stderr
+    assert "Z9 counting" in table.stdout and "paper model" in table.stdout and "90.00" in table.stdout
+    compared = run_cli("report", f"{runs}/good", f"{runs}/bad", "--compare", "--format", "md", cwd=z9)
+    assert compared.returncode == 0, compared.stderr
+    assert "| Exact count | 90.00 | 60.00 | +30.00 |" in compared.stdout
+    submitted = run_cli("report", f"{runs}/good", "--format", "submission", "-o", "sub.json", cwd=z9)
+    assert submitted.returncode == 0, submitted.stderr
+    assert json.loads((z9 / "sub.json").read_text())[-1] == {"id": "9", "count": 4}
+    listed = run_cli("list", "tasks", cwd=z9)
+    assert "z9" in listed.stdout and "Z9 counting" in listed.stdout
+
+
+def test_a_task_without_a_spec_gets_a_plain_board(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [
+        ReportRow(task="unknown-task", model="m", dataset="d", n=3, metrics={"hits": 0.5, "hits_ci": [0, 1]})
+    ]
+    md = render(rows, "md")
+    assert "### UNKNOWN-TASK" in md and "| m (d) | 0.50 | 3 |" in md
+    assert "not known to this qbench" in caplog.text
+    assert "UNKNOWN-TASK" in render(rows, "html")
