@@ -26,7 +26,6 @@ LAYERS = {
 # Cycles being taken apart in this round of work, each with who removes it; every other cycle fails the test.
 # Delete an entry when its cycle is gone (an entry that matches nothing is ignored, so landing order is free).
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"qbench.report.compare", "qbench.report.html"}): "13b: html takes compare's private _cells",
 }
 
 

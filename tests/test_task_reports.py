@@ -197,19 +197,19 @@ def z9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_new_task_reports_through_its_spec_alone(z9: Path) -> None:
     rows = run_rows([load_run(z9 / "runs" / "good"), load_run(z9 / "runs" / "bad")])
-    assert [(r.task, r.model, r.metrics["exact"]) for r in rows] == [("z9", "good", 0.9), ("z9", "bad", 0.6)]
+    assert [(r.task, r.model, r.metrics["exact"]) for r in rows] == [("z9", "good", 0.9), ("z9", "bad", 0.5)]
     md = render([*rows, *reference_rows("z9")], "md")
     assert "### Z9 counting (share %)" in md and "| Model | Exact count | Within one | n |" in md
     assert "| good (counts) | 90.00 | 100.00 | 10 |" in md and "| paper model (counts) — published |" in md
     assert "z9,good,counts,,10,exact,0.9" in render(rows, "csv")
-    assert json.loads(render(rows, "json"))[1]["metrics"] == {"exact": 0.6, "close": 0.8}
+    assert json.loads(render(rows, "json"))[1]["metrics"] == {"exact": 0.5, "close": 0.9}
     page = render(rows, "html")
     assert "Z9 counting (share %)" in page and "Z9 share of exact counts" in page
 
     result = compare_runs(z9 / "runs" / "good", z9 / "runs" / "bad", resamples=200)
     (metric,) = result["metrics"]
-    assert (metric["a"], metric["b"], metric["n"]) == (0.9, 0.6, 10)
-    assert metric["diff"] == pytest.approx(0.3) and "3 only A exact, 0 only B" in result["notes"]
+    assert (metric["a"], metric["b"], metric["n"]) == (0.9, 0.5, 10)
+    assert metric["diff"] == pytest.approx(0.4) and "4 only A exact, 0 only B" in result["notes"]
 
 
 def test_the_cli_reports_compares_submits_and_adds_published_rows_of_a_new_task(z9: Path) -> None:
@@ -224,7 +224,7 @@ def test_the_cli_reports_compares_submits_and_adds_published_rows_of_a_new_task(
     assert "Z9 counting" in table.stdout and "paper model" in table.stdout and "90.00" in table.stdout
     compared = run_cli("report", f"{runs}/good", f"{runs}/bad", "--compare", "--format", "md", cwd=z9)
     assert compared.returncode == 0, compared.stderr
-    assert "| Exact count | 90.00 | 60.00 | +30.00 |" in compared.stdout
+    assert "| Exact count | 90.00 | 50.00 | +40.00 |" in compared.stdout
     submitted = run_cli("report", f"{runs}/good", "--format", "submission", "-o", "sub.json", cwd=z9)
     assert submitted.returncode == 0, submitted.stderr
     assert json.loads((z9 / "sub.json").read_text())[-1] == {"id": "9", "count": 4}

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from qbench import __version__
 from qbench.errors import QBenchError, UsageError
 from qbench.options import flag_pairs as _pairs  # -M/-J/-T key=value flags
+from qbench.version import __version__
 
 log = logging.getLogger("qbench")
 

@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from qbench import __version__
 from qbench.report import compare_text, svg
 from qbench.report.html_blocks import cell_text, metric_lines, table
 from qbench.report.rows import ReportRow, as_rows
 from qbench.report.spec import HtmlContext, Section, TaskReport, rows_by_task, task_report, tasks_of
 from qbench.store import Run, load_run
+from qbench.version import __version__
 
 
 # -- entry points ------------------------------------------------------------------------------------------
