@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, TypeGuard
 
 from qbench.report.leaderboard import Board
 from qbench.report.rows import ReportRow
@@ -40,7 +40,8 @@ class Line:
     source: str = ""
 
 
-def finite(value: Any) -> bool:
+def finite(value: Any) -> TypeGuard[float]:
+    """A real number (not bool), not NaN or infinite."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

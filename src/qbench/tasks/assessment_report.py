@@ -281,7 +281,7 @@ def compare_a3(
         chunk = correlation_diffs(pa, pb, gt, resample_counts(idx, len(gt)), strata)
         for metric in diffs:
             diffs[metric].append(chunk[metric])
-    out = []
+    out: list[ComparedMetric] = []
     for metric in ("srcc", "plcc"):
         values = np.concatenate(diffs[metric])
         a_value, b_value = point_a[metric], point_b[metric]

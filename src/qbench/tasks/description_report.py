@@ -98,7 +98,7 @@ def a2_html(rows: Sequence[ReportRow], context: HtmlContext) -> list[Section]:
 
 
 # -- paired comparison------------------------------------------------------------------------------------------------
-def a2_round_scores(output: Mapping[str, Any]) -> dict[str, list[int]] | None:
+def a2_round_scores(output: Mapping[str, Any]) -> dict[str, list[float]] | None:
     """An item's valid judge scores per dimension (unparsable rounds dropped), or None when not judged.
 
     Reads ``judgement.scores`` (what the A2 task writes); a record with plain per-dimension fields (a list of
@@ -108,7 +108,7 @@ def a2_round_scores(output: Mapping[str, Any]) -> dict[str, list[int]] | None:
     holder = judgement.get("scores") if isinstance(judgement, Mapping) else output
     if not isinstance(holder, Mapping):
         return None
-    out: dict[str, list[int]] = {}
+    out: dict[str, list[float]] = {}
     for dimension in A2_DIMENSIONS:
         value = holder.get(dimension)
         rounds = value if isinstance(value, (list, tuple)) else [value]
