@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from qbench.metrics import percentile_interval, resample_indices
 from qbench.report.spec import ComparedMetric
 
 LEVEL = 0.95
-_CELLS_PER_CHUNK = 4_000_000  # resample matrices are built in chunks of about this many indices (32 MB)
 
 __all__ = [
     "LEVEL",
@@ -34,25 +34,13 @@ __all__ = [
 
 # -- resampling --------------------------------------------------------------------------------------------
 def index_chunks(strata: Sequence[np.ndarray], resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Bootstrap index matrices (resamples x n), drawn within each stratum, in memory-bounded chunks."""
-    rng = np.random.default_rng(seed)
-    n = sum(len(s) for s in strata)
-    chunk = max(1, min(resamples, _CELLS_PER_CHUNK // max(n, 1)))
-    done = 0
-    while done < resamples:
-        k = min(chunk, resamples - done)
-        yield np.concatenate([s[rng.integers(0, len(s), size=(k, len(s)))] for s in strata], axis=1)
-        done += k
+    """Bootstrap index matrices (resamples x n), drawn within each stratum: qbench's one resampler."""
+    return resample_indices(strata, resamples, seed)
 
 
 def interval(values: np.ndarray) -> list[float]:
     """The percentile interval at :data:`LEVEL` of the finite ``values`` (NaN, NaN when none is)."""
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return [math.nan, math.nan]
-    tail = (1 - LEVEL) / 2 * 100
-    lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return [float(lo), float(hi)]
+    return list(percentile_interval(values, LEVEL))
 
 
 def bootstrap_p(diffs: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from html import escape
+from typing import TypeGuard
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in greyscale print.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -31,7 +32,7 @@ def text_color_on(fill: str) -> str:
     return "#fff" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.55 else INK
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
@@ -75,7 +76,7 @@ def _text(
     )
 
 
-def _open(width: int, height: int, title: str, css_class: str) -> str:
+def _open(width: float, height: float, title: str, css_class: str) -> str:
     return (
         f'<svg class="{css_class}" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" {FONT}><title>{escape(title)}</title>'
@@ -273,7 +274,7 @@ def bar_groups(
             value = values[g] if g < len(values) else None
             if not _finite(value):
                 continue
-            v = float(value)  # type: ignore[arg-type]
+            v = float(value)
             x, y = gx + s * bar_w, sy(v)
             tip = f"{name}, {group}: " + (f"{100 * v:.2f}%" if percent else f"{v:.3f}")
             out.append(
@@ -335,11 +336,11 @@ def stacked_bars(
             out.append(_text(x + 4, y + row_height / 2 + 4, "no data", anchor="start", fill=MUTED))
             continue
         for i, share in enumerate(shares):
-            if not _finite(share) or share <= 0:  # type: ignore[operator]
+            if not _finite(share) or share <= 0:
                 continue
-            w = float(share) / total * pw  # type: ignore[arg-type]
+            w = float(share) / total * pw
             fill = palette[i % len(palette)]
-            tip = f"{label}: {segments[i]} {100 * float(share) / total:.1f}%"  # type: ignore[arg-type]
+            tip = f"{label}: {segments[i]} {100 * float(share) / total:.1f}%"
             out.append(
                 f'<rect x="{_num(x)}" y="{_num(y + 3)}" width="{_num(w)}" height="{row_height - 6}" '
                 f'fill="{fill}"><title>{escape(tip)}</title></rect>'
@@ -354,7 +355,7 @@ def stacked_bars(
                         size=10,
                         fill=text_fill,
                     )
-                )  # type: ignore[arg-type]
+                )
             x += w
     for v in (0, 0.25, 0.5, 0.75, 1.0):
         x = label_width + v * pw
@@ -399,12 +400,12 @@ def hbars(
         if not _finite(value):
             out.append(_text(label_width + 4, y + row_height / 2 + 4, "NaN", anchor="start", fill=MUTED))
             continue
-        w = min(float(value) / top_value, 1.0) * pw if top_value > 0 else 0  # type: ignore[arg-type]
+        w = min(float(value) / top_value, 1.0) * pw if top_value > 0 else 0
         out.append(
             f'<rect x="{label_width}" y="{_num(y + 3)}" width="{_num(w)}" height="{row_height - 6}" '
             f'fill="{bar_color}"/>'
         )
-        text = f"{100 * float(value):.1f}%" if percent else f"{float(value):.3f}"  # type: ignore[arg-type]
+        text = f"{100 * float(value):.1f}%" if percent else f"{float(value):.3f}"
         out.append(_text(label_width + w + 5, y + row_height / 2 + 4, text, anchor="start"))
     out.append("</svg>")
     return "".join(out)
