@@ -21,7 +21,7 @@ __all__ = ["REPORT", "abench_boards"]
 def abench_boards(rows: Sequence[ReportRow]) -> list[Board]:
     """One board: the category leaves and part averages the runs have, then Overall (accuracy %)."""
     present = {key: None for row in rows for key in row.metrics}
-    keys = [(key, label) for label, key in columns(present)]
+    keys = columns(present)
     return [metric_board("A-Bench (accuracy %)", keys, rows, percent=True)]
 
 
