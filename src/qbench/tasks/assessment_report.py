@@ -32,8 +32,9 @@ from qbench.report.paired import bootstrap_p, correlation_diffs, index_chunks, i
 from qbench.report.rows import ReportRow
 from qbench.report.spec import ComparedMetric, HtmlContext, ReferenceQuery, Section, TaskReport
 from qbench.store import Run
+from qbench.tasks.assessment import read
 from qbench.types import Record
-from qbench.undefined import na, number, reason
+from qbench.undefined import na, reason
 
 __all__ = ["A3_DATABASES", "A3_TABLE", "MAX_POINTS", "REPORT", "a3_board", "compare_a3", "reference_rows"]
 
@@ -184,12 +185,10 @@ def _points(run: Run) -> tuple[list[tuple[float, float]], int]:
     """(score, MOS) of a run's finished samples, at most :data:`MAX_POINTS` of them, and how many there are."""
     pairs = []
     for rid, record in run.records().items():
-        if not record.ok:
-            continue
-        try:
-            pairs.append((rid, float(record.output["score"]), float(record.output["mos"])))
-        except (KeyError, TypeError, ValueError):
-            continue
+        output = read(record) if record.ok else None
+        if output is None or output.mos is None or not math.isfinite(output.score):
+            continue  # failed, unscored (null score) or without MOS: nothing to draw
+        pairs.append((rid, output.score, output.mos))
     total = len(pairs)
     if total > MAX_POINTS:
         pairs = sorted(pairs, key=lambda p: _sample_key(p[0]))[:MAX_POINTS]
@@ -252,18 +251,18 @@ def compare_a3(
     """SRCC and PLCC: the difference with a paired bootstrap (each resample draws items, both models'
     correlations are computed on the same draw; CGIQA-6K is resampled within its halves and averaged as the
     official number is) and the bootstrap p-value."""
-    try:
-        pa = np.array([number(a.output["score"]) for a, _ in pairs])  # null (a NaN) reads as NaN
-        pb = np.array([number(b.output["score"]) for _, b in pairs])
-        gt = np.array([float(a.output["mos"]) for a, _ in pairs])
-        gt_b = np.array([float(b.output["mos"]) for _, b in pairs])
-    except (KeyError, TypeError, ValueError):
+    typed = [(read(a), read(b)) for a, b in pairs]
+    if any(a.mos is None or b.mos is None for a, b in typed):
         notes.append("records lack 'score' or 'mos': SRCC/PLCC cannot be compared")
         return []
+    pa = np.array([a.score for a, _ in typed])  # a null score reads as NaN
+    pb = np.array([b.score for _, b in typed])
+    gt = np.array([a.mos for a, _ in typed], dtype=float)
+    gt_b = np.array([b.mos for _, b in typed], dtype=float)
     differ = int(np.count_nonzero(~np.isclose(gt, gt_b)))
     if differ:
         notes.append(f"MOS differs between the runs for {differ} shared items; run A's MOS is used")
-    names = [str(a.output.get("img_path", a.id)) for a, _ in pairs]
+    names = [str(o.img_path if o.img_path is not None else rec.id) for (o, _), (rec, _) in zip(typed, pairs)]
     groups = _halves(dataset, names)
     if groups is not None:
         notes.append(f"{display_name(dataset)}: correlations are the mean of the {len(set(groups))} halves")

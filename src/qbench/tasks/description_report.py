@@ -32,6 +32,7 @@ from qbench.report.rows import ReportRow
 from qbench.report.spec import ComparedMetric, HtmlContext, ReferenceQuery, Section, TaskReport
 from qbench.report.submission import ordered_records, submission_target
 from qbench.store import Run, slug
+from qbench.tasks.description import DescriptionOutput, read
 from qbench.types import Record
 
 __all__ = [
@@ -97,17 +98,15 @@ def a2_html(rows: Sequence[ReportRow], context: HtmlContext) -> list[Section]:
     return [Section("a2", "A2 description", "".join(out))]
 
 
-# -- paired comparison------------------------------------------------------------------------------------------------
-def a2_round_scores(output: Mapping[str, Any]) -> dict[str, list[float]] | None:
+# -- paired comparison -------------------------------------------------------------------------------------
+def a2_round_scores(output: DescriptionOutput) -> dict[str, list[float]] | None:
     """An item's valid judge scores per dimension (unparsable rounds dropped), or None when not judged.
 
-    Reads ``judgement.scores`` (what the A2 task writes); a record with plain per-dimension fields (a list of
-    rounds or one number) is read too, so imported or hand-made records compare as well.
+    Reads the verdict's scores (what the A2 task writes, old records migrated); a record with plain
+    per-dimension fields (a list of rounds or one number) is read too, so imported or hand-made records
+    compare as well.
     """
-    judgement = output.get("judgement")
-    holder = judgement.get("scores") if isinstance(judgement, Mapping) else output
-    if not isinstance(holder, Mapping):
-        return None
+    holder: Mapping[str, Any] = output.verdict.scores if output.verdict is not None else output.extra
     out: dict[str, list[float]] = {}
     for dimension in A2_DIMENSIONS:
         value = holder.get(dimension)
@@ -130,7 +129,7 @@ def compare_a2(
     only re-sums those: the bootstrap draws items, and the permutation test swaps A's and B's verdicts on a
     random half of the items (a paired sign flip of the pooled statistic).
     """
-    scored = [(a2_round_scores(a.output), a2_round_scores(b.output)) for a, b in pairs]
+    scored = [(a2_round_scores(read(a)), a2_round_scores(read(b))) for a, b in pairs]
     usable = [(x, y) for x, y in scored if x is not None and y is not None]
     if not usable:
         notes.append("records carry no judge scores (completeness/precision/relevance): A2 sum not compared")
@@ -196,7 +195,8 @@ def a2_submission_items(run: Run) -> tuple[list[dict[str, Any]], bool]:
             "before exporting a submission"
         )
     records = [r for r in ordered_records(run) if r.ok]  # dataset order, also for merged shard runs
-    kinds = {bool(r.output.get("img_paths")) for r in records}
+    typed = [(r, read(r)) for r in records]
+    kinds = {bool(o.img_paths) for _, o in typed}
     if len(kinds) > 1:
         raise RunError(
             f"{run.path} mixes single images and pairs; the official forms hold one or the other",
@@ -204,10 +204,10 @@ def a2_submission_items(run: Run) -> tuple[list[dict[str, Any]], bool]:
         )
     items = [
         {
-            "img_path": str(r.output.get("img_path", r.id)),
-            "response": str(r.output.get("description", "")).strip(),
+            "img_path": str(o.img_path if o.img_path is not None else r.id),
+            "response": str(o.description if o.description is not None else "").strip(),
         }
-        for r in records
+        for r, o in typed
     ]
     return items, kinds == {True}
 

@@ -6,7 +6,7 @@ Everything the report layer shows about A1 is decided here; ``qbench.report`` on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from qbench.report.rows import ReportRow
 from qbench.report.spec import ComparedMetric, HtmlContext, ReferenceQuery, Section, TaskReport
 from qbench.report.submission import ordered_records, submission_name, submission_target
 from qbench.store import Run
+from qbench.tasks.perception import PerceptionOutput, read
 from qbench.types import Record
 
 __all__ = [
@@ -189,20 +190,19 @@ def rules_chart(rows: Sequence[ReportRow]) -> str:
 
 
 # -- paired comparison -------------------------------------------------------------------------------------
-def a1_correct(output: Mapping[str, Any]) -> bool | None:
+def a1_correct(output: PerceptionOutput) -> bool | None:
     """Whether an A1 record was answered correctly; None when the record does not say (hidden answers)."""
-    value = output.get("correct")
+    value: Any = output.correct
     if isinstance(value, (bool, int, np.integer)):
         return bool(value)
     return None
 
 
-def a1_judged_correct(output: Mapping[str, Any]) -> bool | None:
+def a1_judged_correct(output: PerceptionOutput) -> bool | None:
     """The LLM judge's majority verdict; undecided counts as wrong (as the A1 task counts it), None if unjudged."""
-    verdict = output.get("judge")
-    if not isinstance(verdict, Mapping) or output.get("answer") is None:
+    if output.verdict is None or output.answer is None:
         return None
-    return bool(verdict.get("correct"))
+    return bool(output.judged_correct())
 
 
 def compare_a1(
@@ -215,7 +215,8 @@ def compare_a1(
     (only the items where exactly one model is right can flip: a fair coin per such item), so the p-value is
     computed exactly, which makes it the exact McNemar test.
     """
-    known = [(a1_correct(a.output), a1_correct(b.output)) for a, b in pairs]
+    typed = [(read(a), read(b)) for a, b in pairs]
+    known = [(a1_correct(a), a1_correct(b)) for a, b in typed]
     scored = sum(x is not None and y is not None for x, y in known)
     if scored < len(known):
         notes.append(f"{len(known) - scored} shared items have no correctness (no answer key); left out")
@@ -225,7 +226,7 @@ def compare_a1(
     metric, a_only, b_only = paired_accuracy(known, "accuracy", "Accuracy", resamples, seed)
     notes.append(f"{a_only} items only A answered correctly, {b_only} only B")
     out = [metric]
-    judged = [(a1_judged_correct(a.output), a1_judged_correct(b.output)) for a, b in pairs]
+    judged = [(a1_judged_correct(a), a1_judged_correct(b)) for a, b in typed]
     if any(x is not None and y is not None for x, y in judged):
         metric, a_only, b_only = paired_accuracy(
             judged, "judged/accuracy", "Judged accuracy", resamples, seed
@@ -251,21 +252,21 @@ def a1_items(run: Run) -> list[dict[str, Any]]:
     for record in ordered_records(run):
         if not record.ok:
             raise DataError(f"has no reply ({record.error})", file=run.path, item=record.id)
-        fields = record.output
-        options = list(fields.get("options") or [])
-        if "response" in fields:
-            response = str(fields["response"] or "")
+        fields = read(record)
+        options = list(fields.options)
+        if fields.response is not None:
+            response = fields.response
         else:
-            letter = fields.get("letter")
+            letter = fields.letter
             response = f"{letter}. {options[OPTION_LETTERS.index(letter)]}" if letter else ""
         item: dict[str, Any] = {
-            "type": fields.get("qtype"),
-            "concern": fields.get("concern"),
-            "question": fields.get("question"),
-            "img_path": fields.get("img_path", ""),
+            "type": fields.qtype,
+            "concern": fields.concern,
+            "question": fields.question,
+            "img_path": fields.img_path if fields.img_path is not None else "",
             "candidates": options,
         }
-        answer = fields.get("answer")
+        answer = fields.answer
         if answer:
             item["correct_ans"] = options[OPTION_LETTERS.index(answer)]
         item["response"] = response
