@@ -25,8 +25,7 @@ LAYERS = {
 
 # Cycles being taken apart in this round of work, each with who removes it; every other cycle fails the test.
 # Delete an entry when its cycle is gone (an entry that matches nothing is ignored, so landing order is free).
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def module_files(src: Path = SRC) -> dict[str, Path]:
