@@ -44,6 +44,19 @@ def entries(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+def md_table(text: str, title: str) -> list[list[str]]:
+    """The cells of the markdown table under the heading that starts with ``title`` (separator row dropped)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#") and title in line)
+    rows = []
+    for line in lines[start + 1 :]:
+        if line.startswith("#"):
+            break
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
 def one_run(out: Path) -> Any:
     (run,) = find_runs([out])
     return run
@@ -124,6 +137,36 @@ def test_abench_category_table_on_known_answers(tmp_path: Path, capsys: pytest.C
         "Answer with the option's letter from the given choices directly.",
     ]
     assert run.manifest["task_info"]["prompt_version"] == abench.ABENCH_PROMPT_VERSION
+    # the category table of the report: the authors' grouping, the known answers, published rows marked
+    code, out, err = qbench(capsys, "report", tmp_path / "r", "--format", "md", "--references")
+    assert code == 0, err
+    table = md_table(out, "A-Bench")
+    assert table[0] == [
+        "Model",
+        "Major",
+        "Minor",
+        "Attr.",
+        "N. Adj.",
+        "Comp.",
+        "Number",
+        "Term",
+        "Contra.",
+        "P1 (semantic)",
+        "Technical",
+        "Aesthetic",
+        "Generative",
+        "P2 (quality)",
+        "Overall",
+        "Unreadable",
+        "n",
+    ]
+    ours = next(row for row in table if row[0].startswith("scripted"))
+    assert ours[1:] == [
+        "50.00", "100.00", "50.00", "-", "-", "-", "-", "0.00", "50.00", "50.00", "100.00", "0.00", "50.00",
+        "50.00", "20.00", "10",
+    ]  # fmt: skip
+    gemini = next(row for row in table if row[0].startswith("Gemini 1.5 Pro"))
+    assert "published" in gemini[0] and gemini[1] == "93.80" and gemini[12] == "59.02"
 
 
 def test_abench_unknown_leaves_get_their_own_column() -> None:
@@ -209,6 +252,12 @@ def test_micbench_through_py_sees_every_image_in_order(
     assert code == 0, err
     metrics = json.loads((one_run(tmp_path / "r").path / "metrics.json").read_text())
     assert {k: metrics[k] for k in MIC_EXPECTED} == pytest.approx(MIC_EXPECTED)
+    code, out, err = qbench(capsys, "report", tmp_path / "r", "--format", "md")
+    assert code == 0, err
+    assert md_table(out, "MICBench") == [
+        ["Model", "3 images", "4 images", "Overall", "Unreadable", "n"],
+        [md_table(out, "MICBench")[1][0], "50.00", "100.00", "75.00", "0.00", "4"],
+    ]
     assert micbench.columns(metrics) == [
         ("accuracy/3-images", "3 images"),
         ("accuracy/4-images", "4 images"),
@@ -441,6 +490,27 @@ def test_qbench_video_official_frames_prompts_and_judged_scores(
     assert verdict.scores["result"] == [2, 1, 2, 2, None] or sorted(
         s for s in verdict.scores["result"] if s is not None
     ) == [1, 2, 2, 2]
+    code, out, err = qbench(capsys, "report", tmp_path / "r", "--format", "md", "--references")
+    assert code == 0, err
+    table = md_table(out, "Q-Bench-Video")
+    header = [
+        "Model",
+        "Yes-or-No",
+        "What-How",
+        "Open-ended",
+        "Technical",
+        "Aesthetic",
+        "Temporal",
+        "AIGC",
+        "Overall",
+    ]
+    assert table[0][:9] == header
+    ours = next(row for row in table if row[0].startswith("scripted"))
+    assert ours[1:4] == ["100.00", "50.00", f"{100 * open_score / 2:.2f}"]
+    assert ours[8] == f"{100 * (1 + 0 + 1 + open_score + 0) / 5:.2f}"
+    human = next(row for row in table if row[0].startswith("Human"))
+    assert "published" in human[0]
+    assert human[1:9] == ["86.57", "81.00", "77.11", "79.22", "80.23", "82.72", "86.21", "81.56"]
     labels = [label for _, label in qbench_video.columns(metrics)]
     assert labels == [
         "Yes-or-No",

@@ -143,9 +143,17 @@ TASKS.register(
     "A-Bench: questions on AI-generated images",
     report="qbench.tasks.abench_report:REPORT",
 )
-TASKS.register("micbench", "qbench.tasks.micbench:MICBenchTask", "MICBench: questions over 3-4 images")
 TASKS.register(
-    "qbench-video", "qbench.tasks.qbench_video:QBenchVideoTask", "Q-Bench-Video: questions on videos, judged"
+    "micbench",
+    "qbench.tasks.micbench:MICBenchTask",
+    "MICBench: questions over 3-4 images",
+    report="qbench.tasks.micbench_report:REPORT",
+)
+TASKS.register(
+    "qbench-video",
+    "qbench.tasks.qbench_video:QBenchVideoTask",
+    "Q-Bench-Video: questions on videos, judged",
+    report="qbench.tasks.qbench_video_report:REPORT",
 )
 
 DATASETS = Registry("dataset", "qbench.datasets")
