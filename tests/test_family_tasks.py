@@ -715,3 +715,32 @@ def test_video_outputs_round_trip_read_the_first_judge_form_and_rescore() -> Non
     (new,) = QBenchVideoTask().rescore([mcq])
     assert (new.output["letter"], new.output["rule"], new.output["correct"]) == ("B", "explicit", True)
     assert QBenchVideoTask.read(new).to_json() == new.output
+
+
+@pytest.mark.hf
+def test_qbench_video_through_a_tiny_multi_image_hf_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("transformers")
+    pytest.importorskip("av")
+    import tiny_models
+    from family_data import qbench_video_json
+
+    data = qbench_video_json(tmp_path / "data")
+    model = f"hf:{tiny_models.cached('qwen2_vl')}"
+    code, _, err = qbench(
+        capsys,
+        "run",
+        "qbench-video",
+        "--model",
+        model,
+        "--data",
+        data,
+        "-T",
+        "max_new_tokens=3",
+        "--out",
+        tmp_path / "r",
+    )
+    assert code in (0, 3), err  # random weights: the replies may all be unreadable
+    records = one_run(tmp_path / "r").records()
+    assert len(records) == 5 and all(r.ok and isinstance(r.output["response"], str) for r in records.values())
