@@ -24,7 +24,7 @@ from qbench.report.compare import compare_runs
 from qbench.report.references import reference_rows
 from qbench.report.render import render
 from qbench.report.rows import ReportRow, run_rows
-from qbench.report.spec import task_report
+from qbench.report.spec import ReferenceQuery, task_report
 from qbench.store import Run, load_run
 from qbench.types import Record
 from test_import_graph import module_files
@@ -240,3 +240,30 @@ def test_a_task_without_a_spec_gets_a_plain_board(tmp_path: Path, caplog: pytest
     assert "### UNKNOWN-TASK" in md and "| m (d) | 0.50 | 3 |" in md
     assert "not known to this qbench" in caplog.text
     assert "UNKNOWN-TASK" in render(rows, "html")
+
+
+@pytest.mark.parametrize("task", TASKS.names())
+def test_every_registered_task_has_a_spec_and_its_published_rows_fill_its_board(task: str) -> None:
+    spec = task_report(task)
+    assert spec.headline, f"{task} has no report spec of its own"
+    if spec.references is None:
+        return
+    published = spec.references(ReferenceQuery())
+    assert published and all(r.reference and r.task == task and r.source for r in published)
+    shown = {label for board in spec.boards(published) for label, _ in board.rows}
+    for row in published:
+        assert any(label.startswith(row.model) and label.endswith("published") for label in shown), row.model
+    for board in spec.boards(published):
+        keys_shown = sum(cell not in ("-", None) for _, cells in board.rows for cell in cells[:-1])
+        assert keys_shown > 0, board.title
+
+
+def test_published_a_bench_and_video_rows_land_in_their_columns() -> None:
+    for task in ("abench", "qbench-video"):
+        spec = task_report(task)
+        assert spec.references is not None
+        published = spec.references(ReferenceQuery())
+        (board,) = spec.boards(published)
+        for row, (_, cells) in zip(published, board.rows):
+            filled = [c for c in cells[:-1] if c != "-"]  # the last cell is n
+            assert len(filled) == len(row.metrics), (task, row.model, board.columns, cells)
