@@ -119,3 +119,17 @@ def test_missing_pyav_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path:
     with pytest.raises(MissingDependency) as caught:
         video.read_frames(tmp_path / "x.mp4", 16)
     assert "qbench[video]" in caught.value.one_line()
+
+
+def test_frames_over_the_pixel_limit_are_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_video(tmp_path / "v.mp4", 20, width=320, height=240)
+    monkeypatch.setenv("QBENCH_MAX_PIXELS", str(320 * 240 - 1))
+    with pytest.raises(DataError) as caught:
+        video.read_frames(path, 16, item="3")
+    line = caught.value.one_line()
+    assert "320x240" in line and "QBENCH_MAX_PIXELS=76800" in line and "item 3" in line
+    monkeypatch.setenv("QBENCH_MAX_PIXELS", str(320 * 240))
+    frames, _ = video.read_frames(path, 16)
+    assert len(frames) == 16

@@ -94,6 +94,21 @@ def count_frames(path: Path, item: str | None = None) -> int:
         container.close()
 
 
+def _check_size(width: int, height: int, path: Path, item: str | None) -> None:
+    """Frames over ``QBENCH_MAX_PIXELS`` are refused before any is decoded, as images are (a video "bomb")."""
+    from qbench.data.images import MAX_PIXELS_ENV, max_pixels
+
+    limit = max_pixels()
+    if limit and width * height > limit:
+        raise DataError(
+            f"video frames are {width}x{height} = {width * height:,} pixels, over the limit of {limit:,}",
+            file=path,
+            item=item,
+            field="video_name",
+            hint=f"if the video is real, raise the limit: {MAX_PIXELS_ENV}={width * height}",
+        )
+
+
 def check_video(path: Path) -> str | None:
     """None when the video opens and has frames; otherwise the reason, for ``qbench validate``."""
     try:
@@ -119,6 +134,7 @@ def read_frames(
     container = _open(path, item)
     try:
         stream = container.streams.video[0]
+        _check_size(stream.codec_context.width, stream.codec_context.height, path, item)
         stream.thread_type = "AUTO"
         for position, frame in enumerate(container.decode(stream)):
             if position in wanted:
