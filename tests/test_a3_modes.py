@@ -247,9 +247,10 @@ def test_presets_record_split_lists_hashes_and_fit(tmp_path: Path) -> None:
     results = {}
     for preset in ("q-align", "deqa", "qbench"):
         out = tmp_path / preset
-        # a quality-only model runs any preset's split and fit (qbench's own scorer when the model scores tokens)
+        # --preset NAME is -T preset=NAME
+        how = ["--preset", preset] if preset != "deqa" else ["-T", f"preset={preset}"]
         result = run_cli(
-            "run", "a3", "--model", "random", "--data", str(data), "--out", str(out), "-T", f"preset={preset}",
+            "run", "a3", "--model", "random", "--data", str(data), "--out", str(out), *how,
             "-T", "bootstrap=0", env=env,
         )  # fmt: skip
         assert result.returncode == 0, (preset, result.stderr)

@@ -157,11 +157,17 @@ ALLOW_OUTSIDE = click.option(
 @click.option("-J", "judge_options", multiple=True, help="Judge model option key=value (repeatable).")
 @click.option("-T", "task_options", multiple=True, help="Task option key=value (repeatable).")
 @click.option(
+    "--preset",
+    default=None,
+    help="A3 published protocol: qbench, q-align, deqa, vq-r1 (split lists, resize, fit, scoring; = -T preset=).",
+)
+@click.option(
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings."
 )
 @ALLOW_OUTSIDE
 def run(
     task: str,
+    preset: str | None,
     model: str | None,
     data: str | None,
     config_file: Path | None,
@@ -178,6 +184,9 @@ def run(
 
     _allow_outside_images(allow_outside_images)
     from qbench.runner import run as run_task
+
+    if preset is not None:  # the A3 task's preset option (qbench/scoring/presets.py)
+        task_options = (*task_options, f"preset={preset}")
 
     config = layered(
         {
