@@ -348,3 +348,45 @@ def test_samples_use_published_settings_record_seeds_and_report_spread(tmp_path:
     # ratings 1, 2, 3 per image (std 1); the first image has 1, 2 (std 0.7071...)
     assert metrics["spread_max_std"] == pytest.approx(1.0)
     assert metrics["spread_mean_std"] == pytest.approx((3 * 1.0 + math.sqrt(0.5)) / 4)
+
+
+# -- reports: every mode and preset in the A3 tables and the HTML ---------------------------------------------
+def test_reports_show_modes_presets_fit_parse_failures_and_spread(tmp_path: Path) -> None:
+    data = write_mos_set(tmp_path / "koniq", n=10, name="koniq.json")
+    names = [it["img_path"] for it in json.loads(data.read_text())]
+    with FakeDataServer() as server:
+        env = install_lists(tmp_path, server, names)
+    out = tmp_path / "runs"
+    deqa = run_cli(
+        "run", "a3", "--model", "random", "--data", str(data), "--out", str(out), "--preset", "deqa",
+        "-T", "bootstrap=0", env=env,
+    )  # fmt: skip
+    assert deqa.returncode == 0, deqa.stderr
+
+    def respond(body: dict[str, Any]) -> Reply:
+        seed = body.get("seed", 0)
+        return Reply(
+            text="no rating" if seed == 43 else f"<answer>{1 + (len(str(body)) + seed) % 4}</answer>"
+        )
+
+    with FakeOpenAIServer(respond) as api:
+        rating = run_cli(
+            "run", "a3", "--model", "openai:r1", "-M", f"api_base={api.url}", "--data", str(data),
+            "--out", str(out), "-T", "scoring=rating", "-T", "samples=3", "-T", "bootstrap=0",
+        )  # fmt: skip
+    assert rating.returncode == 0, rating.stderr
+    text = run_cli("report", str(out), "--format", "md")
+    assert text.returncode == 0, text.stderr
+    for needle in (
+        "SRCC (fitted)",
+        "PLCC (fitted)",
+        "Unparsed",
+        "Spread (mean std)",
+        "preset deqa",
+        "scoring rating",
+    ):
+        assert needle in text.stdout, needle
+    assert "10 of 30 replies unparsed" in text.stdout  # seed 43 of every image: counted, not imputed
+    html = run_cli("report", str(out), "--format", "html").stdout
+    assert "PLCC (fitted)" in html and "unparsed 33.3%" in html and "spread (mean std)" in html
+    assert html.count("<svg") >= 2  # a score-against-MOS plot per run

@@ -100,10 +100,43 @@ def a3_board(rows: Sequence[ReportRow]) -> Board:
     return board
 
 
+#: Columns a scoring mode or preset adds to the details board when any run has them (issue 14): the fitted
+#: correlations beside the raw ones (a preset with a fit), the share of unparsed ratings, the spread across
+#: ``samples=K``.
+MODE_COLUMNS = [
+    ("srcc_fitted", "SRCC (fitted)"),
+    ("plcc_fitted", "PLCC (fitted)"),
+    ("parse_failure_rate", "Unparsed"),
+    ("spread_mean_std", "Spread (mean std)"),
+]
+
+
 def a3_detail_columns(rows: Sequence[ReportRow]) -> list[tuple[str, str]]:
-    """SRCC, PLCC, KRCC, and the logistic PLCC when any run computed it (``-T logistic=true``)."""
+    """SRCC, PLCC, KRCC, the logistic PLCC when any run computed it (``-T logistic=true``), and the columns of
+    the scoring modes and presets that any run used (:data:`MODE_COLUMNS`)."""
     logistic = any(PLCC_LOGISTIC[0] in r.metrics for r in rows)
-    return [*A3_DETAIL_COLUMNS, *([PLCC_LOGISTIC] if logistic else [])]
+    modes = [c for c in MODE_COLUMNS if any(c[0] in r.metrics for r in rows)]
+    return [*A3_DETAIL_COLUMNS, *([PLCC_LOGISTIC] if logistic else []), *modes]
+
+
+def mode_notes(rows: Sequence[ReportRow]) -> list[str]:
+    """Which scoring mode and preset made each number (one line per run that is not the official default)."""
+    notes = []
+    for row in rows:
+        m = row.metrics
+        scoring, preset = m.get("scoring"), m.get("preset")
+        if not scoring and not preset:
+            continue
+        parts = [f"scoring {scoring}" if scoring else "", f"preset {preset}" if preset else ""]
+        fit = m.get("fit")
+        if isinstance(fit, Mapping):
+            parts.append(f"fitted columns: 4-parameter logistic ({fit.get('type')}), raw columns unfitted")
+        if m.get("replies"):
+            parts.append(
+                f"{m.get('unparsed', 0)} of {m['replies']} replies unparsed (not scored, not imputed)"
+            )
+        notes.append(f"{row_label(row)}: " + ", ".join(p for p in parts if p))
+    return notes
 
 
 def a3_details(rows: Sequence[ReportRow]) -> Board:
@@ -111,6 +144,7 @@ def a3_details(rows: Sequence[ReportRow]) -> Board:
     own = [r for r in rows if not r.reference]
     board = metric_board("A3 details", a3_detail_columns(own), own, percent=False, digits=4)
     board.notes = [n for n in board.notes if n not in partial_notes(own)]  # said once, under the A3 table
+    board.notes += mode_notes(own)
     return board
 
 
@@ -182,13 +216,22 @@ def _sample_key(sample_id: str) -> bytes:
 
 
 def _points(run: Run) -> tuple[list[tuple[float, float]], int]:
-    """(score, MOS) of a run's finished samples, at most :data:`MAX_POINTS` of them, and how many there are."""
+    """(score, MOS) of a run's finished images, at most :data:`MAX_POINTS` of them, and how many there are.
+
+    A ``samples=K`` rating run has K records per image: an image's point is the mean of its parsed ratings."""
     pairs = []
+    sampled: dict[str, list[tuple[float, float]]] = {}
     for rid, record in run.records().items():
         output = read(record) if record.ok else None
         if output is None or output.mos is None or not math.isfinite(output.score):
             continue  # failed, unscored (null score) or without MOS: nothing to draw
+        image = output.extra.get("image_id")
+        if image is not None:
+            sampled.setdefault(str(image), []).append((output.score, output.mos))
+            continue
         pairs.append((rid, output.score, output.mos))
+    for image, values in sampled.items():
+        pairs.append((image, sum(v for v, _ in values) / len(values), values[0][1]))
     total = len(pairs)
     if total > MAX_POINTS:
         pairs = sorted(pairs, key=lambda p: _sample_key(p[0]))[:MAX_POINTS]
@@ -212,7 +255,13 @@ def _scatters(rows: Sequence[ReportRow], models: Sequence[str], context: HtmlCon
             points, total = _points(run)
             m = row.metrics
             subtitle = f"SRCC {_three(m.get('srcc'))} · PLCC {_three(m.get('plcc'))}"
+            if finite(m.get("plcc_fitted")):
+                subtitle += f" (fitted {_three(m.get('plcc_fitted'))})"
             subtitle += f" · n={total:,}" + (f" ({len(points):,} shown)" if len(points) < total else "")
+            if m.get("replies"):
+                subtitle += f" · unparsed {100 * float(m.get('parse_failure_rate') or 0):.1f}%"
+            if finite(m.get("spread_mean_std")):
+                subtitle += f" · spread (mean std) {_three(m.get('spread_mean_std'))}"
             figures.append(
                 "<figure>"
                 + svg.scatter(
