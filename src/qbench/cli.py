@@ -159,7 +159,7 @@ ALLOW_OUTSIDE = click.option(
 @click.option(
     "--preset",
     default=None,
-    help="A3 published protocol: qbench, q-align, deqa, vq-r1 (split lists, resize, fit, scoring; = -T preset=).",
+    help="A published protocol preset of the task (split lists, resize, fit, scoring): the same as -T preset=NAME.",
 )
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="TOML file of settings."
@@ -185,7 +185,7 @@ def run(
     _allow_outside_images(allow_outside_images)
     from qbench.runner import run as run_task
 
-    if preset is not None:  # the A3 task's preset option (qbench/scoring/presets.py)
+    if preset is not None:  # a task option like any other (the task says which presets it knows)
         task_options = (*task_options, f"preset={preset}")
 
     config = layered(
