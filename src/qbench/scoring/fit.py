@@ -60,7 +60,7 @@ def deqa_init(pred: Sequence[float] | Any, gt: Sequence[float] | Any) -> tuple[f
     return (float(np.max(y)), float(np.min(y)), float(np.mean(x)), float(np.std(x) / 4.0))
 
 
-def fit_logistic4(pred: Sequence[float], gt: Sequence[float]) -> LogisticFit:
+def fit_logistic4(pred: Sequence[float] | Any, gt: Sequence[float] | Any) -> LogisticFit:
     """Fit, then SRCC and PLCC of the fitted predictions against ``gt`` (both as DeQA computes them)."""
     import numpy as np
     from scipy import optimize, stats

@@ -81,7 +81,7 @@ def read(record: Record) -> AssessmentOutput:
 
 class AssessmentTask:
     name = "a3"
-    needs = ("score_tokens", "quality")
+    needs: tuple[str, ...] = ("score_tokens", "quality")
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         opts = task_options(options or {}, OPTIONS, "a3")

@@ -172,7 +172,9 @@ class A3Mode:
         if self.name == "rating":
             assert self.prompt is not None
             text = Text(self.prompt.text)
-            content = (ImageSlot(0), text) if self.prompt.image_first else (text, ImageSlot(0))
+            content: tuple[Any, ...] = (
+                (ImageSlot(0), text) if self.prompt.image_first else (text, ImageSlot(0))
+            )
             k = sample.extra.get("rating_sample")
             sampling: tuple[tuple[str, Any], ...] = ()
             if k is not None:  # the authors' published settings, seed + k (recorded in the task info)
@@ -188,7 +190,7 @@ class A3Mode:
                 sampling=sampling,
             )
         if self.name == "qalign":
-            content: tuple[Any, ...] = qalign_content()
+            content = qalign_content()
             prefix = QALIGN_PREFIX
         else:
             from qbench.tasks import prompts
@@ -250,7 +252,7 @@ class A3Mode:
         if self.name == "rating":
             scored, extra_rating = _rating_images(records)
             extra.update(extra_rating)
-        metrics = base(dataset, scored) if len(scored) else {"n": 0}
+        metrics: dict[str, Any] = base(dataset, scored) if len(scored) else {"n": 0}
         metrics.update(extra)
         if self.preset is not None:
             metrics["preset"] = self.preset.name
