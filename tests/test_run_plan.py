@@ -81,6 +81,34 @@ def test_a_local_run_asks_the_model_for_its_identity_once(tmp_path: Path) -> Non
     assert [(w, p) for w, p, _ in events] == [("load", pid), ("info", pid)]  # loaded once, identified once
 
 
+class Tunable:
+    """A user's object whose info() follows a setting that changes its answers."""
+
+    name = "tunable"
+
+    def __init__(self) -> None:
+        self.gain = 1.0
+
+    def info(self) -> dict[str, float]:
+        return {"gain": self.gain}
+
+    def quality(self, images: list) -> list[float]:
+        return [self.gain * float(np.asarray(im.convert("L"), float).std()) for im in images]
+
+
+def test_an_object_changed_between_two_runs_is_identified_afresh(tmp_path: Path) -> None:
+    import qbench
+    from qbench.models.base import model_fingerprint
+
+    data = write_mos_set(tmp_path / "d", n=6)
+    model = Tunable()
+    first = qbench.evaluate("a3", model, str(data), out=tmp_path, task_options={"bootstrap": "0"})
+    model.gain = -1.0  # the same object, now answering differently
+    second = qbench.evaluate("a3", model, str(data), out=tmp_path, task_options={"bootstrap": "0"})
+    assert first.path != second.path and first.metrics["srcc"] == pytest.approx(-second.metrics["srcc"])
+    assert second.manifest["identity"]["model"] == model_fingerprint(model)  # the changed object's
+
+
 JUDGED = '''
 import os
 

@@ -54,11 +54,14 @@ class PreparedBatch:
 class CachedCaller:
     """Calls a model capability on a batch, answering what it can from the response cache first."""
 
-    def __init__(self, model: Any, capability: str, cache: ResponseCache) -> None:
+    def __init__(
+        self, model: Any, capability: str, cache: ResponseCache, fingerprint: str | None = None
+    ) -> None:
         self.model = model
         self.capability = capability
         self.cache = cache
-        self.fingerprint = model_fingerprint(model)  # computed once per model object (models.base.identify)
+        # the plan's fingerprint of this model (computed once per run); asked for only when none is given
+        self.fingerprint = fingerprint or model_fingerprint(model)
         self.hits = 0
         self.can_prepare = callable(getattr(model, "prepare", None)) and capability != "quality"
         self.can_stream = callable(getattr(model, "stream", None)) and capability != "quality"

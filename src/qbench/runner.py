@@ -23,6 +23,7 @@ from qbench.health import UnusableRun, check, no_samples
 from qbench.interrupt import Interruptions
 from qbench.judging import judge_records
 from qbench.models.base import identify, images_needed, load_model, require, require_images
+from qbench.models.identity import remembering
 from qbench.pipeline import CachedCaller, local_batches
 from qbench.plan import Plan, adapter_settings, load_options, make_plan, versions
 from qbench.plan import fingerprint as fingerprint  # re-exported: derived runs (merge, rescoring) use it
@@ -72,6 +73,11 @@ def _preload(module: str) -> None:
 
 def run(config: RunConfig) -> RunResult:
     """Run (or resume) one task on one model and one dataset; the CLI and ``qbench.evaluate`` both land here."""
+    with remembering():  # each model's and judge's identity is computed once in this run
+        return _run(config)
+
+
+def _run(config: RunConfig) -> RunResult:
     task = TASKS.get(config.task)(config.task_options)
     settings = adapter_settings(config)
     # The model loads while the data file is read: in a background thread, where the first images are also
@@ -196,7 +202,7 @@ def _execute(
     if replicas is not None:
         batches = replicas.batches(todo, batch_size, positions)
     else:
-        caller = CachedCaller(model, capability, cache)
+        caller = CachedCaller(model, capability, cache, plan.model.fingerprint)
         batches = local_batches(todo, batch_size, task, caller, positions, config.decode_threads, early)
     with Progress(len(todo), label, config.progress) as progress:
         for records in batches:

@@ -72,6 +72,7 @@ class _Worker:
         from qbench.models.base import load_model
 
         self.model: Any = None
+        self.identity: Identity | None = None
         self.failure: Failure | None = None
         try:
             self.model = load_model(model, model_options, settings)
@@ -83,7 +84,8 @@ class _Worker:
 
         if self.failure is not None:
             return self.failure
-        return identify(self.model)
+        self.identity = identify(self.model)
+        return self.identity
 
     def versions(self) -> dict[str, str]:
         from qbench.plan import versions
@@ -113,7 +115,9 @@ class _Worker:
 
         self.task = TASKS.get(task_name)(task_options)
         self.task.setup(capability, dataset)
-        self.caller = CachedCaller(self.model, capability, ResponseCache(enabled=cache_enabled))
+        cache = ResponseCache(enabled=cache_enabled)
+        fingerprint = self.identity.fingerprint if self.identity is not None else None
+        self.caller = CachedCaller(self.model, capability, cache, fingerprint)
 
     def process(self, batch: list[Sample], positions: dict[str, int]) -> tuple[list[Record], int]:
         from qbench.pipeline import run_batch

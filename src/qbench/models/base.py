@@ -101,7 +101,8 @@ class Identity:
 
 
 def identify(model: Any) -> Identity:
-    """The model's :class:`Identity`, computed on first use and remembered for as long as the object lives.
+    """The model's :class:`Identity`, computed on first use in a run and remembered until the run ends
+    (:func:`qbench.models.identity.remembering`; outside a run it is computed each time).
 
     A model's identity must not change while it runs (the HF adapter works out its level tokens at load time
     for this reason), so every layer (runner, pipeline, judging) asks here instead of recomputing it.

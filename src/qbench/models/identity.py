@@ -18,6 +18,8 @@ import logging
 import secrets
 import sys
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -120,28 +122,48 @@ def options_identity(model: Any) -> dict[str, str] | None:
     }
 
 
-#: Identities already worked out, by object id, each with a weak reference that drops the entry when the
-#: model is collected (so an id reused by a later object is never mistaken for the old model).
-_KNOWN: dict[int, tuple[weakref.ref[Any], Any]] = {}
+#: Identities already worked out in the current run (see :func:`remembering`), by object id, each with a weak
+#: reference that drops the entry when the model is collected (so a reused id is never mistaken for it).
+_known: dict[int, tuple[weakref.ref[Any], Any]] | None = None
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within this block (one run), a model's identity is computed once and then remembered.
+
+    Scoped to a run, not to the object's life: a Python object given to ``qbench.evaluate`` again after its
+    settings were changed must be identified afresh by the next run, never by a stale fingerprint.
+    """
+    global _known
+    outer = _known
+    if outer is None:
+        _known = {}
+    try:
+        yield
+    finally:
+        _known = outer
 
 
 def remember(model: Any, identity: Any) -> None:
-    """Keep ``identity`` for ``model`` while it lives (objects that take no weak reference are not kept)."""
+    """Keep ``identity`` for ``model`` for the rest of the run (objects without weak references are not kept)."""
+    known = _known
+    if known is None:
+        return
     key = id(model)
 
     def forget(_ref: weakref.ref[Any]) -> None:
-        _KNOWN.pop(key, None)
+        known.pop(key, None)
 
     try:
         ref = weakref.ref(model, forget)
     except TypeError:
         return
-    _KNOWN[key] = (ref, identity)
+    known[key] = (ref, identity)
 
 
 def recall(model: Any) -> Any:
-    """The identity remembered for ``model``, or None."""
-    entry = _KNOWN.get(id(model))
+    """The identity remembered for ``model`` in this run, or None."""
+    entry = _known.get(id(model)) if _known is not None else None
     if entry is None or entry[0]() is not model:
         return None
     return entry[1]
