@@ -196,8 +196,26 @@ def record_batches(model: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_batched_equals_unbatched(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scores_are_bit_identical_to_the_one_image_loop(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default each request is forwarded alone, padded batch or not, prepared ahead or not: the logits are
+    exactly (==, not approx) those of the official loop, which forwards one image at a time."""
     model = adapter(family)
+    requests = [a3_request(img) for img in IMAGES[:3]] + mixed_requests()
+    alone = [model.score_tokens([r])[0] for r in requests]
+    assert model.score_tokens(requests) == alone
+    prepared = model.prepare("score_tokens", requests)
+    assert model.score_tokens(requests, prepared) == alone
+    good, poor = word_id(family, "good"), word_id(family, "poor")
+    for img, got in zip(IMAGES[:3], alone):
+        logits = direct_last_logits(family, prompts.a3_content(), [img], prompts.A3_PREFIX)
+        assert (got["good"], got["poor"]) == (float(logits[good]), float(logits[poor]))
+    assert model.info()["score_forward"] == "one request at a time"
+    assert adapter(family, batched_scores="true").info()["score_forward"] == "batched"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_equals_unbatched(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = adapter(family, batched_scores="true")
     requests = mixed_requests()
     texts = [model.render(r, r.assistant_prefix)[0] for r in requests]
     lengths = {

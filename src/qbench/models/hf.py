@@ -65,6 +65,7 @@ OPTIONS: dict[str, type] = {
     "min_pixels": int,
     "do_image_splitting": bool,
     "threads": int,
+    "batched_scores": bool,
 }
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Words whose token ids are worked out at load time, so that info() (and so the run fingerprint) is the same
@@ -128,8 +129,13 @@ class HFModel:
         min_pixels: int | None = None,
         do_image_splitting: bool | None = None,
         threads: int | None = None,
+        batched_scores: bool = False,
     ) -> None:
         self.source = source
+        # score_tokens forwards one request at a time unless asked: a batched float forward can move a logit
+        # by ~1e-7 (bf16: ~1e-3), enough to reorder near-tied A3 scores; alone, each score is bit-identical
+        # to the official one-image-at-a-time loop. Pre-processing stays batched and overlapped either way.
+        self.batched_scores = batched_scores
         self._local = _local_folder(source)
         self.name = self._local.name if self._local else source
         self._trust = trust_remote_code
@@ -336,6 +342,8 @@ class HFModel:
             },
             "split_words": split,
             "trust_remote_code": self._trust,
+            # batched forwards move logits slightly, so the choice is part of the numbers' identity
+            "score_forward": "batched" if self.batched_scores else "one request at a time",
         }
         if self._local is not None:
             info["path"] = str(self._local)
@@ -447,8 +455,15 @@ class HFModel:
         }
 
     def _forward(self, batch: Any, *, last_only: bool) -> Any:
-        """Logits of one forward pass, with the positions ``generate`` would give a left-padded batch."""
+        """Logits of one forward pass, with the positions ``generate`` would give a left-padded batch.
+
+        A single unpadded request is forwarded exactly as the official loop does (``model(**inputs)``): the
+        positions are the ones the model infers, and all logits are computed, since computing the last row
+        alone (``logits_to_keep=1``) is a different matrix product whose rounding can differ."""
         kwargs = dict(batch)
+        mask = batch.get("attention_mask")
+        if batch["input_ids"].shape[0] == 1 and (mask is None or bool(mask.all())):
+            return self.model(**kwargs).logits
         if self._takes_positions:
             try:
                 kwargs["position_ids"] = self.model._prepare_position_ids_for_generation(
@@ -556,6 +571,12 @@ class HFModel:
         ``generate`` batch, done by the runner's preparing threads while the model runs the previous batch
         (or, at start-up, while the weights are still loading). None when the batch cannot go through the
         model in one piece (mixed settings, images and no images, a one-at-a-time family)."""
+        if capability == "score_tokens" and not self.batched_scores:
+            processor = self._thread_processor()
+            return {
+                "requests": len(requests),
+                "singles": [self._encode_requests([r], processor) for r in requests],
+            }
         if capability == "score_tokens" and len(_by_images(requests)) == 1:
             return {
                 "requests": len(requests),
@@ -587,7 +608,12 @@ class HFModel:
         self, requests: Sequence[Request], prepared: Any = None
     ) -> list[dict[str, float] | Exception]:
         """Raw next-token logits (float32) of each request's ``words`` after its assistant prefix."""
-        if prepared is not None and prepared["requests"] == len(requests) and "settings" not in prepared:
+        if prepared is not None and prepared["requests"] == len(requests) and "singles" in prepared:
+            try:
+                return [self._score_encoded([r], one)[0] for r, one in zip(requests, prepared["singles"])]
+            except Exception:  # fall back to the plain path, which retries item by item
+                log.debug("scoring prepared requests failed", exc_info=True)
+        elif prepared is not None and prepared["requests"] == len(requests) and "settings" not in prepared:
             try:
                 return list(self._score_encoded(requests, prepared["batch"]))
             except Exception:  # fall back to the plain path, which retries item by item
@@ -605,6 +631,8 @@ class HFModel:
         return self._encode([t for t, _ in rendered], [imgs for _, imgs in rendered], processor)
 
     def _score_tokens(self, requests: Sequence[Request]) -> list[dict[str, float]]:
+        if not self.batched_scores:
+            return [self._score_encoded([r], self._encode_requests([r]))[0] for r in requests]
         return self._score_encoded(requests, self._encode_requests(requests))
 
     def _score_encoded(self, requests: Sequence[Request], batch: Any) -> list[dict[str, float]]:
