@@ -390,3 +390,26 @@ def test_reports_show_modes_presets_fit_parse_failures_and_spread(tmp_path: Path
     html = run_cli("report", str(out), "--format", "html").stdout
     assert "PLCC (fitted)" in html and "unparsed 33.3%" in html and "spread (mean std)" in html
     assert html.count("<svg") >= 2  # a score-against-MOS plot per run
+
+
+def test_vq_r1_preset_is_the_thinking_rating_on_the_full_set(tmp_path: Path) -> None:
+    data = write_mos_set(tmp_path / "koniq", n=5, name="koniq.json")
+
+    def respond(body: dict[str, Any]) -> Reply:
+        return Reply(text=f"<think>...</think><answer>{1 + len(json.dumps(body)) % 4}.5</answer>")
+
+    with FakeOpenAIServer(respond) as server:
+        out = tmp_path / "runs"
+        result = run_cli(
+            "run", "a3", "--model", "openai:vq", "-M", f"api_base={server.url}", "--data", str(data),
+            "--out", str(out), "--preset", "vq-r1", "-T", "bootstrap=0",
+            env={"QBENCH_DATA_DIR": str(tmp_path / "empty")},  # full sets: no list to install
+        )  # fmt: skip
+        prompt = server.bodies[0]["messages"][-1]["content"][1]["text"]
+    assert result.returncode == 0, result.stderr
+    folder = run_dir(out)
+    info = read(folder, "manifest.json")["task_info"]
+    assert info["preset"]["name"] == "vq-r1" and info["rating_prompt"]["name"] == "vq-r1"
+    assert info["selection"]["split"] == "full set" and info["preset"]["resize"] == "processor"
+    assert "First output the thinking process in <think> </think> tags" in prompt
+    assert read(folder, "metrics.json")["preset"] == "vq-r1"
