@@ -267,3 +267,21 @@ def test_published_a_bench_and_video_rows_land_in_their_columns() -> None:
         for row, (_, cells) in zip(published, board.rows):
             filled = [c for c in cells[:-1] if c != "-"]  # the last cell is n
             assert len(filled) == len(row.metrics), (task, row.model, board.columns, cells)
+
+
+def test_a_plugin_task_class_declares_its_report_as_an_attribute(z9: Path) -> None:
+    """Entry-point plugins register only ``name = module:Factory``: the factory's ``report`` is the spec."""
+    (z9 / "z8_task.py").write_text(
+        "import z9_task\n\nclass Task:\n    report = 'z9_task:REPORT'\n\nclass Direct:\n    report = z9_task.REPORT\n"
+    )
+    TASKS.register("z8", "z8_task:Task", "Z8")
+    TASKS.register("z7", "z8_task:Direct", "Z7")
+    try:
+        import z9_task  # the fixture put it on the path
+
+        assert task_report("z8") is z9_task.REPORT and task_report("z7") is z9_task.REPORT
+    finally:
+        for name in ("z8", "z7"):
+            TASKS._entries.pop(name, None)
+        task_report.cache_clear()
+        sys.modules.pop("z8_task", None)
