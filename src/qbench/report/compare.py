@@ -40,7 +40,7 @@ def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed:
     "notes": [...]}``; ``metrics`` is empty (and a note says why) when the records lack what is needed.
     """
     a, b = _as_run(run_a), _as_run(run_b)
-    task_a, task_b = a.manifest.get("task"), b.manifest.get("task")
+    task_a, task_b = a.manifest.task, b.manifest.task
     if task_a != task_b:
         raise UsageError(f"cannot compare a {task_a} run with a {task_b} run ({a.path} vs {b.path})")
     if resamples < 100:
@@ -51,9 +51,9 @@ def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed:
             notes.append(
                 f"run {label} is not complete (status {run.status}); only its finished samples count"
             )
-    if a.manifest.get("dataset") != b.manifest.get("dataset"):
+    if a.manifest.dataset != b.manifest.dataset:
         notes.append(
-            f"the runs are on different datasets ({a.manifest.get('dataset')} vs {b.manifest.get('dataset')});"
+            f"the runs are on different datasets ({a.manifest.dataset} vs {b.manifest.dataset});"
             " samples are paired by id"
         )
     recs_a = {rid: r for rid, r in a.records().items() if r.ok}
@@ -61,8 +61,8 @@ def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed:
     shared = [rid for rid in recs_a if rid in recs_b]
     result: dict[str, Any] = {
         "task": task_a,
-        "dataset": a.manifest.get("dataset"),
-        "split": a.manifest.get("split"),
+        "dataset": a.manifest.dataset,
+        "split": a.manifest.split,
         "a": _side(a, len(recs_a)),
         "b": _side(b, len(recs_b)),
         "n_shared": len(shared),
@@ -113,14 +113,14 @@ def _as_run(run: RunLike) -> Run:
 
 
 def _side(run: Run, finished: int) -> dict[str, Any]:
-    return {"model": run.manifest.get("model"), "path": str(run.path), "finished": finished}
+    return {"model": run.manifest.model, "path": str(run.path), "finished": finished}
 
 
 def _by_key(runs: Sequence[Run], where: str | Path) -> dict[tuple[str, str, str], Run]:
     out: dict[tuple[str, str, str], Run] = {}
     for run in runs:
         m = run.manifest
-        key = (str(m.get("task")), str(m.get("dataset")), str(m.get("split") or ""))
+        key = (m.task, m.dataset, m.split or "")
         if key in out:
             raise UsageError(
                 f"{where} holds more than one {key[0]} run on {key[1]} ({out[key].path}, {run.path}); "

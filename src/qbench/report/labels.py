@@ -10,41 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from qbench.store import Manifest
 
 
-def facets(manifest: Mapping[str, Any]) -> dict[str, str]:
+def facets(manifest: Manifest) -> dict[str, str]:
     """What identifies a run to a reader, each facet as display text keyed by its kind."""
-    config = manifest.get("config") or {}
-    task_info = manifest.get("task_info") or {}
+    config = manifest.config or {}
+    task_info = manifest.task_info
     out: dict[str, str] = {}
     judge = task_info.get("judge")
     if isinstance(judge, Mapping):
         out["judge"] = f"judge {judge.get('model') or judge.get('name') or '?'}"
-    elif manifest.get("judge_info"):
-        out["judge"] = f"judge {manifest['judge_info'].get('name', '?')}"
+    elif manifest.judge_info:
+        out["judge"] = f"judge {manifest.judge_info.get('name', '?')}"
     for flag, key in (("-T", "task_options"), ("-M", "model_options"), ("-J", "judge_options")):
         for name, value in sorted((config.get(key) or {}).items()):
             out[f"{flag} {name}"] = f"{flag} {name}={value}"
-    data = manifest.get("dataset_info") or {}
+    data = manifest.dataset_info
     if data.get("fingerprint"):
         where = Path(str(data.get("path") or "")).name
         out["data"] = f"data {where + ' ' if where else ''}{str(data['fingerprint'])[:6]}"
     for key in ("limit", "shard"):
         if config.get(key):
             out[key] = f"--{key} {config[key]}"
-    code = (manifest.get("model_info") or {}).get("code")
+    code = manifest.model_info.get("code")
     if code:
         out["code"] = f"code {str(code).split(':')[-1][:8]}"
     for key, value in sorted(task_info.items()):
         if key.endswith("version"):
             out[key] = f"{key} {value}"
-    if manifest.get("derived_from"):
+    if manifest.derived_from:
         out["derived"] = "re-scored"
     return out
 
 
-def differences(manifests: Sequence[Mapping[str, Any]]) -> list[str]:
+def differences(manifests: Sequence[Manifest]) -> list[str]:
     """For each manifest, the text of the facets whose values differ among ``manifests`` ('' if none)."""
     all_facets = [facets(m) for m in manifests]
     keys = sorted({k for f in all_facets for k in f})

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qbench.errors import DataError
-from qbench.store import Run
+from qbench.store import Manifest, Run
 
 log = logging.getLogger("qbench")
 
@@ -91,12 +91,12 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[R
     Incomplete runs are skipped with a warning: their numbers are not to be trusted.
     """
     rows: list[ReportRow] = []
-    manifests: list[Mapping[str, Any]] = []
+    manifests: list[Manifest] = []
     for run in runs:
         if not run.complete:
             if run.status == "unusable":
                 log.warning(
-                    "skipping %s: unusable (%s)", run.path, run.manifest.get("error", "no reason recorded")
+                    "skipping %s: unusable (%s)", run.path, run.manifest.error or "no reason recorded"
                 )
             else:
                 log.warning("skipping %s: status %s (run it again to finish it)", run.path, run.status)
@@ -104,14 +104,14 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[R
                 continue
         manifest = run.manifest
         metrics = run.metrics() if run.complete else {}
-        partial = (manifest.get("dataset_info") or {}).get("partial")  # {"n", "of"}: qbench data
+        partial = manifest.dataset_info.get("partial")  # {"n", "of"}: qbench data
         rows.append(
             ReportRow(
-                task=str(manifest.get("task")),
-                model=str(manifest.get("model")),
-                dataset=str(manifest.get("dataset")),
-                split=manifest.get("split"),
-                n=metrics.get("n", manifest.get("n")),
+                task=manifest.task,
+                model=manifest.model,
+                dataset=manifest.dataset,
+                split=manifest.split,
+                n=metrics.get("n", manifest.n),
                 metrics={k: v for k, v in metrics.items() if k != "n"},
                 path=str(run.path),
                 status=run.status,
@@ -124,7 +124,7 @@ def run_rows(runs: Sequence[Run], *, include_incomplete: bool = False) -> list[R
     return _disambiguate(rows, manifests)
 
 
-def _disambiguate(rows: list[ReportRow], manifests: Sequence[Mapping[str, Any]]) -> list[ReportRow]:
+def _disambiguate(rows: list[ReportRow], manifests: Sequence[Manifest]) -> list[ReportRow]:
     """Runs of one model name on one dataset get what differs between them (judge, options, data, code) in
     the name; the fingerprint only when nothing recorded differs (:mod:`qbench.report.labels`)."""
     from qbench.report.labels import differences

@@ -39,10 +39,10 @@ def ordered_records(run: Run) -> list[Record]:
 def submission_name(run: Run) -> str:
     """``<model>_<dataset>_<split>_<task>.json``: distinct for the runs one would submit together."""
     m = run.manifest
-    parts = [slug(str(m.get("model"))), slug(str(m.get("dataset")))]
-    if m.get("split"):
-        parts.append(str(m["split"]))
-    return "_".join([*parts, str(m.get("task"))]) + ".json"
+    parts = [slug(m.model), slug(m.dataset)]
+    if m.split:
+        parts.append(m.split)
+    return "_".join([*parts, m.task]) + ".json"
 
 
 def submission_target(run: Run, output: str | Path | None, name: str) -> Path:
@@ -65,7 +65,7 @@ def write_submissions(runs: Sequence[Run], output: Path | None) -> list[Path]:
     under their default names; a file name is taken as it is (one run only).
     """
     for run in runs:
-        task = str(run.manifest.get("task"))
+        task = run.manifest.task
         if task_report(task).submission is None:
             raise UsageError(
                 f"{run.path}: no submission form for task {task}",
@@ -77,7 +77,7 @@ def write_submissions(runs: Sequence[Run], output: Path | None) -> list[Path]:
         output.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for run in runs:
-        writer = task_report(str(run.manifest["task"])).submission
+        writer = task_report(run.manifest.task).submission
         assert writer is not None  # checked above
         target = writer(run, output)
         if target in written:

@@ -187,8 +187,8 @@ def compare_a2(
 # -- submission (protocol.md 3) ----------------------------------------------------------------------------
 def a2_submission_items(run: Run) -> tuple[list[dict[str, Any]], bool]:
     """(items, is_pairs): one ``{"img_path", "response"}`` per finished record, in dataset order."""
-    if run.manifest.get("task") != "a2":
-        raise UsageError(f"{run.path} is a {run.manifest.get('task')} run, not an A2 description run")
+    if run.manifest.task != "a2":
+        raise UsageError(f"{run.path} is a {run.manifest.task} run, not an A2 description run")
     if not run.complete:
         raise RunError(
             f"{run.path} is not complete (status: {run.status}); run the same command again to finish it "
@@ -221,9 +221,7 @@ def write_a2_submission(run: Run, output: str | Path | None = None) -> Path:
     """
     items, pairs = a2_submission_items(run)
     suffix = ".jsonl" if pairs else ".json"
-    default = (
-        f"{slug(str(run.manifest.get('model', 'model')))}_{slug(str(run.manifest.get('dataset', 'a2')))}_a2"
-    )
+    default = f"{slug(run.manifest.model or 'model')}_{slug(run.manifest.dataset or 'a2')}_a2"
     target = submission_target(run, output, f"{default}{suffix}")
     if pairs:
         write_text_atomic(target, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
