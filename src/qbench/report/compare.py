@@ -18,12 +18,12 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from qbench.errors import UsageError
 from qbench.report.compare_text import COLUMNS, caption, cells, title
 from qbench.report.paired import LEVEL
-from qbench.report.spec import task_report
+from qbench.report.spec import ComparedMetric, task_report
 from qbench.store import Run, find_runs, load_run
 
 log = logging.getLogger("qbench")
@@ -31,13 +31,38 @@ log = logging.getLogger("qbench")
 RunLike = Run | str | Path
 
 
+class Side(TypedDict):
+    """One of the two runs compared: its model, folder and number of finished samples."""
+
+    model: str
+    path: str
+    finished: int
+
+
+class Comparison(TypedDict):
+    """The result of :func:`compare_runs` (JSON as it is; ``--compare --format json`` writes a list of them)."""
+
+    task: str
+    dataset: str
+    split: str | None
+    a: Side
+    b: Side
+    n_shared: int
+    n_only_a: int
+    n_only_b: int
+    resamples: int
+    seed: int
+    level: float
+    metrics: list[ComparedMetric]
+    notes: list[str]
+
+
 # -- entry points ------------------------------------------------------------------------------------------
-def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed: int = 0) -> Comparison:
     """The paired differences A - B of the two runs' headline metrics, with intervals and p-values.
 
-    Returns ``{"task", "dataset", "split", "a", "b", "n_shared", "n_only_a", "n_only_b", "resamples",
-    "seed", "level", "metrics": [{"metric", "label", "a", "b", "diff", "ci", "p", "test", "unit"}],
-    "notes": [...]}``; ``metrics`` is empty (and a note says why) when the records lack what is needed.
+    ``metrics`` is empty (and a note says why) when the records lack what is needed, or the task defines no
+    paired comparison.
     """
     a, b = _as_run(run_a), _as_run(run_b)
     task_a, task_b = a.manifest.task, b.manifest.task
@@ -59,7 +84,7 @@ def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed:
     recs_a = {rid: r for rid, r in a.records().items() if r.ok}
     recs_b = {rid: r for rid, r in b.records().items() if r.ok}
     shared = [rid for rid in recs_a if rid in recs_b]
-    result: dict[str, Any] = {
+    result: Comparison = {
         "task": task_a,
         "dataset": a.manifest.dataset,
         "split": a.manifest.split,
@@ -88,7 +113,7 @@ def compare_runs(run_a: RunLike, run_b: RunLike, *, resamples: int = 2000, seed:
 
 def compare_paths(
     path_a: str | Path, path_b: str | Path, *, resamples: int = 2000, seed: int = 0
-) -> list[dict[str, Any]]:
+) -> list[Comparison]:
     """Compare two run folders, or two folders of runs paired by (task, dataset, split).
 
     ``qbench report runs/a3/llava runs/a3/idefics --compare`` compares every database both hold.
@@ -112,7 +137,7 @@ def _as_run(run: RunLike) -> Run:
     return run if isinstance(run, Run) else load_run(run)
 
 
-def _side(run: Run, finished: int) -> dict[str, Any]:
+def _side(run: Run, finished: int) -> Side:
     return {"model": run.manifest.model, "path": str(run.path), "finished": finished}
 
 
