@@ -159,9 +159,24 @@ def test_a_judged_run_asks_the_judge_for_its_identity_once(tmp_path: Path) -> No
         cwd=tmp_path,
     )
     assert code == 0, stderr
-    assert [(w, p) for w, p, _ in _events(log)] == [
-        ("info", pid)
-    ]  # the manifest, the task, the judging, the cache
+    once = [("info", pid)]  # asked by the manifest, the task, the judging and the cache: computed once
+    assert [(w, p) for w, p, _ in _events(log)] == once
+
+    rejudge_log = tmp_path / "rejudge.log"
+    (run,) = (p.parent for p in (tmp_path / "runs").rglob("manifest.json"))
+    pid, code, stderr = _cli(
+        "score",
+        str(run),
+        "--judge",
+        "py:judged_model:Judge",
+        "-J",
+        f"log={rejudge_log}",
+        "--out",
+        str(tmp_path / "rescored"),
+        cwd=tmp_path,
+    )
+    assert code == 0, stderr
+    assert [(w, p) for w, p, _ in _events(rejudge_log)] == [("info", pid)]  # qbench score: once too
 
 
 @pytest.mark.ray

@@ -284,11 +284,13 @@ def score(
 ) -> None:
     """Score stored responses again (new rules, or a new --judge) into new runs; old runs stay as they are."""
 
+    from qbench.models.identity import remembering
     from qbench.rescoring import score_paths
 
-    new_runs = score_paths(
-        list(runs), judge=judge, judge_options=_pairs(judge_options, "-J"), out=out, cache=not no_cache
-    )
+    with remembering():  # the judge's identity is computed once, as in a run
+        new_runs = score_paths(
+            list(runs), judge=judge, judge_options=_pairs(judge_options, "-J"), out=out, cache=not no_cache
+        )
     _print_runs(new_runs)
 
 
