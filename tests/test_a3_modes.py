@@ -413,3 +413,25 @@ def test_vq_r1_preset_is_the_thinking_rating_on_the_full_set(tmp_path: Path) -> 
     assert info["selection"]["split"] == "full set" and info["preset"]["resize"] == "processor"
     assert "First output the thinking process in <think> </think> tags" in prompt
     assert read(folder, "metrics.json")["preset"] == "vq-r1"
+
+
+def test_rescore_recomputes_mode_scores_from_stored_logits_and_replies() -> None:
+    from qbench.tasks.assessment import AssessmentTask
+    from qbench.types import Record
+
+    logits = {"excellent": 1.0, "good": 0.5, "fair": 0.0, "poor": -1.0, "bad": -2.0}
+    stale = Record("a.png", {"img_path": "a.png", "mos": 3.0, "logits": logits, "score": 0.0})
+    [fresh] = AssessmentTask({"scoring": "qalign"}).rescore([stale])
+    assert fresh.output["score"] == pytest.approx(level_score(logits, QALIGN_LEVELS).score)
+    old = {"img_path": "b.png", "mos": 2.0, "reply": "<think>4</think><answer>2.5</answer>", "rating": 4.0}
+    [again] = AssessmentTask({"scoring": "rating", "prompt": "vq-r1"}).rescore([Record("b.png", old)])
+    assert (
+        again.output["rating"] == 2.5 and again.output["score"] == 2.5 and "parse_error" not in again.output
+    )
+    garbage = Record(
+        "c.png", {"img_path": "c.png", "mos": 2.0, "reply": "no idea", "rating": 3.0, "score": 3.0}
+    )
+    [unparsed] = AssessmentTask({"scoring": "rating"}).rescore([garbage])
+    assert unparsed.output["score"] is None and unparsed.output["parse_error"]  # a stale score is not kept
+    scalar = Record("d.png", {"img_path": "d.png", "mos": 1.0, "score": 0.7})
+    assert AssessmentTask({"scoring": "qalign"}).rescore([scalar]) == [scalar]

@@ -163,3 +163,34 @@ def test_top_mode_never_asks_and_helpers() -> None:
     assert first_new_id([5, 6, 7], [5, 6, 9, 10]) == 9 and first_new_id([5, 6], [5, 6]) is None
     with pytest.raises(Exception, match="logprobs must be one of"):
         load_model("openai:tiny", {"api_base": "http://127.0.0.1:9/v1", "logprobs": "exact"})
+
+
+@pytest.mark.parametrize(
+    "scoring", [["-T", "scoring=qalign"], ["-T", "scoring=levels", "-T", "levels=good:1,poor:0,low:0.5"]]
+)
+def test_a3_runs_through_the_server_equal_runs_on_the_model_itself(tmp_path, scoring: list[str]) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from helpers import run_cli, write_mos_set
+
+    data = write_mos_set(tmp_path / "koniq", n=5, name="koniq.json")
+    folder = tiny_models.cached("qwen2_vl")
+    common = ["--data", str(data), "-T", "bootstrap=0", *scoring]
+    direct = run_cli("run", "a3", "--model", f"hf:{folder}", "--out", str(tmp_path / "hf"), *common)
+    assert direct.returncode == 0, direct.stderr
+    with serve(folder) as server:
+        api = run_cli(
+            "run", "a3", "--model", "openai:tiny", "-M", f"api_base={server.url}", "--out", str(tmp_path / "api"),
+            *common,
+        )  # fmt: skip
+    assert api.returncode == 0, api.stderr
+
+    def scores(out) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        (records,) = out.rglob("records.jsonl")
+        return {r["id"]: r["score"] for r in map(json.loads, records.read_text().splitlines())}
+
+    got, want = scores(tmp_path / "api"), scores(tmp_path / "hf")
+    assert set(got) == set(want) and all(abs(got[k] - want[k]) < TOL for k in want)
+    (manifest,) = (tmp_path / "api").rglob("manifest.json")
+    usage = json.loads(manifest.read_text())["summary"]["usage"]
+    assert usage["logprob_token_ids"] == "yes" and usage["exact_scores"] == 5

@@ -174,7 +174,7 @@ class AssessmentTask:
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Scores recomputed from the stored logits with today's form (``qbench score``); scalars stay."""
         if self.mode is not None:
-            return list(records)  # the modes' scores are recomputed by a new run (their records keep logits)
+            return [self.mode.rescore(r) for r in records]
         return [rescore_record(r, self.positive, self.negative, self.temperature) for r in records]
 
     def metrics(self, dataset: str, records: Sequence[Record]) -> dict[str, Any]:

@@ -208,20 +208,50 @@ class A3Mode:
         out["logits"] = logits
         if bounded:
             out["bounded"] = bounded  # words missing from the reply, bounded by the lowest listed log-prob
+        return {**out, **self._scored(logits)}
+
+    def _scored(self, logits: Mapping[str, float]) -> dict[str, Any]:
+        """``score`` and ``score_form`` (and Q-Align's ``probs``) from the level words' logits."""
         if self.name in ("qalign", "levels"):
             assert self.levels is not None
             scored = level_score(logits, self.levels)
-            out.update(score=scored.score, probs=list(scored.probs), score_form=scored.form)
-        elif self.name == "ensemble":
+            return {"score": scored.score, "probs": list(scored.probs), "score_form": scored.form}
+        if self.name == "ensemble":
             assert self.ensemble is not None
-            out["score"], out["score_form"] = ensemble_score(logits, self.ensemble)
-        else:
-            from qbench.tasks.base import a3_score
+            score, form = ensemble_score(logits, self.ensemble)
+            return {"score": score, "score_form": form}
+        from qbench.tasks.base import a3_score
 
-            out["score"], out["score_form"] = a3_score(
-                logits[self.words[0]], logits[self.words[1]], self.temperature
-            )
-        return out
+        score, form = a3_score(logits[self.words[0]], logits[self.words[1]], self.temperature)
+        return {"score": score, "score_form": form}
+
+    def rescore(self, record: Record) -> Record:
+        """The record's score recomputed with today's rules from what it stored: the logits, or the reply (a
+        rating re-parsed). Records without them (a classical model's scalar) stay as they are."""
+        out = dict(record.output)
+        if self.name == "rating":
+            if not isinstance(out.get("reply"), str):
+                return record
+            for key in ("rating", "score", "score_form", "parse_error"):
+                out.pop(key, None)
+            return replace(record, output={**out, **self._parsed(out["reply"])})
+        logits = out.get("logits")
+        if not isinstance(logits, Mapping) or any(w not in logits for w in self.words):
+            return record
+        values = {w: math.nan if logits[w] is None else float(logits[w]) for w in self.words}
+        return replace(record, output={**out, **self._scored(values)})
+
+    def _parsed(self, reply: str) -> dict[str, Any]:
+        assert self.prompt is not None
+        parsed = parse_rating(reply, self.prompt)
+        fields: dict[str, Any] = {
+            "rating": parsed.rating,
+            "score": parsed.rating,  # None when unparsed: never imputed, counted in the metrics
+            "score_form": parsed.form if parsed.ok else "unparsed",
+        }
+        if not parsed.ok:
+            fields["parse_error"] = parsed.reason
+        return fields
 
     def _rating(self, sample: Sample, result: Any) -> dict[str, Any]:
         assert self.prompt is not None
