@@ -139,11 +139,11 @@ def stored_verdicts(
     latest = output.get("verdict")
     if latest is None:
         latest = output.get("judge") if isinstance(output.get("judge"), Mapping) else output.get("judgement")
+    verdict = Verdict.from_json(latest, question=question) if isinstance(latest, Mapping) else None
+    if "previous_verdicts" not in output and "previous_judgements" not in output:
+        return verdict, ()
     earlier = [*(output.get("previous_judgements") or []), *(output.get("previous_verdicts") or [])]
-    return (
-        Verdict.from_json(latest, question=question) if isinstance(latest, Mapping) else None,
-        tuple(Verdict.from_json(v, question=question) for v in earlier if isinstance(v, Mapping)),
-    )
+    return verdict, tuple(Verdict.from_json(v, question=question) for v in earlier if isinstance(v, Mapping))
 
 
 def verdict_fields(

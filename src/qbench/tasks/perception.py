@@ -148,14 +148,16 @@ class PerceptionOutput:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> PerceptionOutput:
         """Reads today's records and those written before one verdict shape (the A1 judge under ``judge``)."""
-        data = dict(obj)
-        verdict, previous = stored_verdicts(data, JUDGE_QUESTION)
-        for key in VERDICT_KEYS:
-            data.pop(key, None)
-        known = {f for f in cls.__dataclass_fields__ if f not in {"extra", "verdict", "previous_verdicts"}}
-        values = {k: data.pop(k) for k in list(data) if k in known}
+        verdict, previous = stored_verdicts(obj, JUDGE_QUESTION)
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in _FIELDS:
+                values[key] = value
+            elif key not in VERDICT_KEYS:
+                extra[key] = value
         values.update(options=list(values.get("options") or []), pair=bool(values.get("pair")))
-        return cls(**values, verdict=verdict, previous_verdicts=previous, extra=data)
+        return cls(**values, verdict=verdict, previous_verdicts=previous, extra=extra)
 
     @property
     def judgeable(self) -> bool:
@@ -178,6 +180,7 @@ class PerceptionOutput:
 
 
 JUDGE_QUESTION = "result"  # the one question the A1 judge answers per record
+_FIELDS = frozenset(PerceptionOutput.__dataclass_fields__) - {"extra", "verdict", "previous_verdicts"}
 
 
 def read(record: Record) -> PerceptionOutput:
