@@ -744,3 +744,45 @@ def test_qbench_video_through_a_tiny_multi_image_hf_model(
     assert code in (0, 3), err  # random weights: the replies may all be unreadable
     records = one_run(tmp_path / "r").records()
     assert len(records) == 5 and all(r.ok and isinstance(r.output["response"], str) for r in records.values())
+
+
+def test_qbench_video_health_and_show_count_letters_of_choice_items_and_judge_rounds_of_open_ones() -> None:
+    """Through the task's hooks (qbench.health and qbench.browse name no task): unreadable letters are counted
+    over the multiple-choice items only, judge rounds over the open-ended ones (the first judge form too)."""
+    from qbench.browse import describe, unreadable
+    from qbench.health import check
+    from qbench.types import Record
+
+    def choice(i: int, reply: str, letter: str | None) -> Record:
+        rule = "explicit" if letter else "unreadable"
+        output = {"qtype": "yes-no", "response": reply, "options": ["Yes", "No"], "answer": "B"}
+        return Record(str(i), {**output, "letter": letter, "rule": rule, "correct": letter == "B"})
+
+    judged = {
+        "qtype": "open-ended",
+        "response": "Deformed hands.",
+        "reference": "The hands are deformed.",
+        "judge": {
+            "replies": ["Score: 2", "Score: two", "Score: 1", "Score: 2", "Score: 2"]
+        },  # scores re-read
+    }
+    records = [
+        choice(0, "B", "B"),
+        choice(1, "Hmm, hard to say", None),
+        choice(2, "A", "A"),
+        choice(3, "Hmm, hard to say", None),
+        Record("4", judged),
+    ]
+    health = check("qbench-video", records, {})
+    assert health.unusable is None
+    assert health.warnings == [
+        "suspect run: 2 of 4 (50.0%) answers unreadable "
+        "(commonest rules: unreadable x2; commonest replies: 'Hmm, hard to say' x2)",
+        "suspect run: 1 of 5 (20.0%) judge rounds gave no verdict (commonest: no 'Score: k' in 'Score: two' x1)",
+    ]
+    assert [unreadable(r, "qbench-video") for r in records] == [False, True, False, True, True]
+    assert describe(records[1], "qbench-video") == "1: - (unreadable) wrong; reply: 'Hmm, hard to say'"
+    assert describe(records[4], "qbench-video").startswith('4: {"qtype": "open-ended", "response": ')
+    lost = {**judged, "judge": {"replies": ["no idea"] * 5, "scores": [None] * 5}}
+    every_open_one_lost = check("qbench-video", [choice(0, "B", "B"), Record("4", lost)], {})
+    assert (every_open_one_lost.unusable or "").startswith("no judge round could be read: 5 of 5 (100.0%)")

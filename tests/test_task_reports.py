@@ -1,16 +1,19 @@
-"""Tasks own their reports: ``report/`` and the CLI name no task, and a new task reports through its spec.
+"""Tasks own their reports and checks: ``report/``, the CLI, the health check and ``qbench show`` name no task,
+and a new task reports, is checked and is shown through its spec and hooks.
 
 The naming check reads the source (ast): no import of ``qbench.tasks``, no identifier built on a task name
 or a task module's name (``a1_columns``, ``perception``), and no string (docstrings aside) holding a task
 name as a word. The second half registers a task that qbench has never heard of, from one module written
 here, and checks that every report form shows it: leaderboard, markdown, CSV, JSON, HTML, the paired
-comparison, the submission file and the published rows, through the real CLI.
+comparison, the submission file and the published rows, through the real CLI; its health check (suspect and
+unusable runs) and ``qbench show`` lines come from its hooks, and a task without hooks gets the defaults.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import sys
 import textwrap
@@ -18,18 +21,28 @@ from pathlib import Path
 
 import pytest
 
+import qbench
 from helpers import run_cli
+from qbench.browse import describe, unreadable
+from qbench.health import UnusableRun, check, raise_if_unusable
 from qbench.registry import TASKS
 from qbench.report.compare import compare_runs
 from qbench.report.references import reference_rows
 from qbench.report.render import render
 from qbench.report.rows import ReportRow, run_rows
 from qbench.report.spec import ReferenceQuery, task_report
-from qbench.store import Run, load_run
+from qbench.store import Manifest, Run, load_run, write_run
 from qbench.types import Record
 from test_import_graph import module_files
 
-GENERIC = ["qbench.cli", *[name for name in module_files() if name.startswith("qbench.report")]]
+QBENCH_SRC = str(Path(qbench.__file__).resolve().parents[1])
+GENERIC = [
+    "qbench.cli",
+    "qbench.health",
+    "qbench.browse",
+    "qbench.checks",
+    *[name for name in module_files() if name.startswith("qbench.report")],
+]
 
 
 def _task_words() -> list[str]:
@@ -90,7 +103,7 @@ def naming_problems(source: str, words: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("module", GENERIC)
-def test_report_and_cli_name_no_task(module: str) -> None:
+def test_report_cli_health_and_show_name_no_task(module: str) -> None:
     source = module_files()[module].read_text(encoding="utf-8")
     assert naming_problems(source, _task_words()) == []
 
@@ -125,6 +138,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qbench.checks import answers_tally
 from qbench.data.jsonfile import write_json_atomic
 from qbench.report.leaderboard import metric_board
 from qbench.report.paired import paired_accuracy
@@ -160,7 +174,22 @@ def references(query):
 
 REPORT = TaskReport(boards=boards, headline="exact", compare=compare, submission=submission,
                     references=references, method="Z9 share of exact counts")
+
+
+# what the health check and `qbench show` need: a reply with no number in it is unreadable
+def health_counts(records, metrics):
+    unread = [("no number", r.output["reply"]) for r in records if r.output["count"] is None]
+    return [answers_tally(unread, len(records))]
+
+
+def describe_record(record):
+    return f"counted {record.output['count']} of {record.output['truth']} from {record.output['reply']!r}"
+
+
+def unreadable_record(record):
+    return record.output["count"] is None
 '''
+HOOKS = "health_counts", "describe_record", "unreadable_record"
 
 
 class NoModel:
@@ -172,7 +201,8 @@ def z9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Module ``z9_task`` on the path, task ``z9`` registered with its report; two run folders of it."""
     (tmp_path / "z9_task.py").write_text(TASK_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    # this qbench's own source too: the subprocesses must run the code under test, not another install
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), QBENCH_SRC]))
     TASKS.register("z9", "test_task_reports:NoModel", "Z9 counting", report="z9_task:REPORT")
     task_report.cache_clear()
     truth = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
@@ -285,3 +315,82 @@ def test_a_plugin_task_class_declares_its_report_as_an_attribute(z9: Path) -> No
             TASKS._entries.pop(name, None)
         task_report.cache_clear()
         sys.modules.pop("z8_task", None)
+
+
+# -- its health check and `qbench show`, through its hooks ---------------------------------------------------
+def _counted(replies: list[str]) -> list[Record]:
+    """z9 records of ``replies``: a reply that is not a number is unreadable (count None)."""
+    return [
+        Record(str(i), {"count": int(r) if r.isdigit() else None, "truth": 3, "reply": r})
+        for i, r in enumerate(replies)
+    ]
+
+
+def _write(path: Path, records: list[Record]) -> Run:
+    manifest = Manifest(task="z9", model="m", dataset="counts", fingerprint=path.name)
+    return write_run(path, manifest, records, {"n": len(records)})
+
+
+MIXED = ["3", "one", "3", "many", "2", "many", "3", "4", "3", "3"]
+
+
+def test_a_new_task_without_hooks_gets_the_defaults(z9: Path) -> None:
+    """Registered with a report only: no counts (so no warning, even with unreadable replies), the output
+    as JSON in ``qbench show``, nothing unreadable; a task name qbench does not know at all gets the same."""
+    records = _counted(MIXED)
+    for task in ("z9", "never-registered"):
+        health = check(task, records, {})
+        assert (health.unusable, health.warnings) == (None, [])
+        assert describe(records[1], task) == '1: {"count": null, "truth": 3, "reply": "one"}'
+        assert not any(unreadable(r, task) for r in records)
+    assert check("z9", [Record("0", {}, error="boom")], {}).unusable == "no finished samples"
+
+
+def test_a_new_task_counts_its_failures_for_the_health_check_through_its_hooks(z9: Path) -> None:
+    TASKS.register(
+        "z9", "test_task_reports:NoModel", "Z9", report="z9_task:REPORT", **{h: f"z9_task:{h}" for h in HOOKS}
+    )
+    health = check("z9", _counted(MIXED), {})
+    assert health.unusable is None
+    assert health.warnings == [
+        "suspect run: 3 of 10 (30.0%) answers unreadable "
+        "(commonest rules: no number x3; commonest replies: 'many' x2; 'one' x1)"
+    ]
+    few = check("z9", _counted(["3"] * 19 + ["lots"]), {})  # 5% is under the suspect rate
+    assert (few.unusable, few.warnings) == (None, [])
+    # every reply unreadable: the store writes the run as unusable, and the command exits 3 naming it
+    lost = _write(z9 / "runs" / "lost", _counted(["lots", "many"]))
+    assert load_run(lost.path).status == "unusable"
+    assert load_run(lost.path).manifest.error == (
+        "no answer could be read: 2 of 2 (100.0%) unreadable "
+        "(commonest rules: no number x2; commonest replies: 'lots' x1; 'many' x1)"
+    )
+    with pytest.raises(UnusableRun, match="unusable run: no answer could be read") as raised:
+        raise_if_unusable([load_run(lost.path)])
+    assert raised.value.exit_code == 3
+    kept = _write(z9 / "runs" / "mixed", _counted(MIXED))
+    assert load_run(kept.path).status == "complete"
+
+
+def test_the_cli_shows_a_new_task_s_records_through_its_hooks(z9: Path) -> None:
+    """``qbench show`` in a subprocess, the task and its hooks registered by sitecustomize; the class of a
+    plugin task declares them as attributes (as the in-tree tasks do)."""
+    (z9 / "z9_plugin.py").write_text(
+        "import z9_task\n\nclass Task:\n    report = 'z9_task:REPORT'\n"
+        + "".join(f"    {h} = staticmethod(z9_task.{h})\n" for h in HOOKS)
+    )
+    (z9 / "sitecustomize.py").write_text(
+        "from qbench.registry import TASKS\nTASKS.register('z9', 'z9_plugin:Task', 'Z9 counting')\n"
+    )
+    run = _write(z9 / "runs" / "mixed", _counted(MIXED)).path
+    everything = run_cli("show", str(run), cwd=z9)
+    assert everything.returncode == 0, everything.stderr
+    assert "10 samples" in everything.stdout and "0: counted 3 of 3 from '3'" in everything.stdout
+    shown = run_cli("show", str(run), "--unreadable", cwd=z9)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-4:] == [
+        "3 unreadable samples",
+        "1: counted None of 3 from 'one'",
+        "3: counted None of 3 from 'many'",
+        "5: counted None of 3 from 'many'",
+    ]

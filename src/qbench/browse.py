@@ -10,12 +10,12 @@ with the reply and the deciding rule; judge rounds without a verdict), ``--sampl
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qbench.checks import short, task_hook
 from qbench.errors import DataError
 from qbench.store import Run, find_runs, load_run
 from qbench.types import Record
@@ -99,34 +99,11 @@ def runs_table(lines: Sequence[RunLine]) -> Any:
 
 
 # -- show ----------------------------------------------------------------------------------------------
-def _snippet(text: Any, width: int = SNIPPET) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def unreadable(record: Record, task: str | None = None) -> bool:
-    """An A1 reply no rule could read, or a judge round (A1 or A2) that gave no verdict."""
-    out = _typed(record, task)
-    if getattr(out, "rule", None) is not None and getattr(out, "letter", "") is None:
-        return True
-    verdict = getattr(out, "verdict", None)
-    return verdict is not None and any(s is None for s in verdict.all_scores())
-
-
-def _typed(record: Record, task: str | None) -> Any:
-    """The record's typed output (old records migrated): A2's and A3's own; every other task's records are
-    multiple-choice ones (A1, A-Bench, MICBench, Q-Bench-Video), read with A1's output type."""
-    if task == "a2":
-        from qbench.tasks.description import DescriptionOutput
-
-        return DescriptionOutput.from_json(record.output)
-    if task == "a3":
-        from qbench.tasks.assessment import AssessmentOutput
-
-        return AssessmentOutput.from_json(record.output)
-    from qbench.tasks.perception import PerceptionOutput
-
-    return PerceptionOutput.from_json(record.output)
+    """A record that needs a look, as its task says (its ``unreadable_record`` hook, :mod:`qbench.checks`):
+    e.g. a reply no rule could read, or a judge round that gave no verdict. Without the hook: none."""
+    hook = task_hook(task, "unreadable_record")
+    return bool(hook(record)) if hook is not None else False
 
 
 def select_records(
@@ -162,42 +139,15 @@ def header(run: Run) -> list[str]:
 
 
 def describe(record: Record, task: str | None = None) -> str:
-    """One line per record, with what decided its outcome."""
+    """One line per record, with what decided its outcome (the task's ``describe_record`` hook); a record
+    whose task does not describe it shows its output as JSON."""
     if not record.ok:
         return f"{record.id}: FAILED {record.error}"
-    out = _typed(record, task)
-    if task not in ("a2", "a3") and out.rule is not None:  # a letter was read (or not) from the reply
-        verdict = "right" if out.correct else "wrong" if out.correct is False else "no answer key"
-        text = f"{record.id}: {out.letter or '-'} ({out.rule}) {verdict}"
-        if out.response is not None:
-            text += f"; reply: {_snippet(out.response)!r}"
-        if out.verdict is not None:
-            replies = [r for rs in out.verdict.replies.values() for r in rs]
-            votes = out.verdict.all_scores()
-            text += f"; judge votes {votes}"
-            failed = [r for r, v in zip(replies, votes) if v is None]
-            if failed:
-                text += f", unreadable judge reply: {_snippet(failed[0], 40)!r}"
-        return text
-    if task == "a3":
-        form = f" ({out.score_form})" if out.score_form else ""
-        score = "n/a" if not math.isfinite(out.score) else f"{out.score:.6g}"
-        return f"{record.id}: score {score}{form}, mos {out.mos}"
-    if task == "a2":
-        text = f"{record.id}: {_snippet(out.description)!r}"
-        if out.verdict is not None:
-            scores = out.verdict.scores
-            text += "; " + ", ".join(f"{d} {s}" for d, s in scores.items())
-            bad = [
-                reply
-                for d, replies in out.verdict.replies.items()
-                for reply, score in zip(replies, scores.get(d, []))
-                if score is None
-            ]
-            if bad:
-                text += f"; no verdict in: {_snippet(bad[0] if bad[0] is not None else 'call failed', 40)!r}"
-        return text
-    return f"{record.id}: {_snippet(json.dumps(dict(record.output), default=str))}"
+    hook = task_hook(task, "describe_record")
+    text = hook(record) if hook is not None else None
+    if text is None:
+        text = short(json.dumps(dict(record.output), default=str), SNIPPET)
+    return f"{record.id}: {text}"
 
 
 def show_lines(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from qbench.checks import Tally, scores_tally
 from qbench.data.databases import find_database
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
@@ -77,6 +78,21 @@ class AssessmentOutput:
 def read(record: Record) -> AssessmentOutput:
     """The typed output of an A3 record."""
     return AssessmentOutput.from_json(record.output)
+
+
+# -- what the health check and ``qbench show`` need (qbench.checks) -------------------------------------------
+def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list[Tally]:
+    """Scores that are not finite numbers, by the form that computed them."""
+    outputs = [read(r) for r in records]
+    return [scores_tally([f.score_form for f in outputs if not math.isfinite(f.score)], len(outputs))]
+
+
+def describe_record(record: Record) -> str | None:
+    """The score (and its form) against the MOS."""
+    out = read(record)
+    form = f" ({out.score_form})" if out.score_form else ""
+    score = "n/a" if not math.isfinite(out.score) else f"{out.score:.6g}"
+    return f"score {score}{form}, mos {out.mos}"
 
 
 class AssessmentTask:
@@ -170,6 +186,8 @@ class AssessmentTask:
         return self.outcome(sample, result).to_json()
 
     read = staticmethod(read)
+    health_counts = staticmethod(health_counts)
+    describe_record = staticmethod(describe_record)
 
     def rescore(self, records: Sequence[Record]) -> list[Record]:
         """Scores recomputed from the stored logits with today's form (``qbench score``); scalars stay."""

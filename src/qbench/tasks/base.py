@@ -8,7 +8,8 @@ judging (rounds, cache, concurrency) is done by :func:`qbench.judging.judge_reco
 Records stay the stored unit (``records.jsonl``); each task's module owns a typed output dataclass with
 ``to_json``/``from_json`` (the only place that knows its record keys) and gives it to readers as
 ``read(record)`` (also ``TASKS.get(name).read``); ``outcome(sample, result)`` makes one, and ``output`` is its
-JSON for the record.
+JSON for the record. What the run's health check and ``qbench show`` need, a task's class gives as optional
+attributes ``health_counts``, ``describe_record`` and ``unreadable_record`` (:mod:`qbench.checks`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from qbench.checks import Tally, answers_tally, choice_line
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval
@@ -84,6 +85,25 @@ def read(record: Record) -> ChoiceOutput:
     return ChoiceOutput.from_json(record.output)
 
 
+# -- what the health check and ``qbench show`` need (qbench.checks) -------------------------------------------
+def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list[Tally]:
+    """Replies no rule could read."""
+    outputs = [read(r) for r in records]
+    return [answers_tally([(f.rule, f.response) for f in outputs if f.letter is None], len(outputs))]
+
+
+def describe_record(record: Record) -> str | None:
+    """The letter, its rule, right or wrong, and the reply."""
+    f = read(record)
+    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response)
+
+
+def unreadable_record(record: Record) -> bool:
+    """A reply no rule could read."""
+    f = read(record)
+    return f.rule is not None and f.letter is None
+
+
 class ChoiceTask:
     """A multiple-choice task answered in free text (``generate``); see the module docstring."""
 
@@ -143,6 +163,9 @@ class ChoiceTask:
         )
 
     read = staticmethod(read)
+    health_counts = staticmethod(health_counts)
+    describe_record = staticmethod(describe_record)
+    unreadable_record = staticmethod(unreadable_record)
 
     def outcome(self, sample: Sample, result: Any) -> ChoiceOutput:
         if not isinstance(result, str):

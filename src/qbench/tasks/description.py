@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from qbench.checks import Tally, judge_tally, short, verdict_unreadable
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts
@@ -134,6 +135,45 @@ def read(record: Record) -> DescriptionOutput:
     return DescriptionOutput.from_json(record.output)
 
 
+# -- what the health check and ``qbench show`` need (qbench.checks) -------------------------------------------
+def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list[Tally]:
+    """Judge rounds without a verdict: counted by the run's metrics, the reasons read from the verdicts."""
+    total = int(metrics.get("judge_rounds_total") or 0)
+    failed = int(metrics.get("judge_failed_calls") or 0) + int(metrics.get("judge_unparsable") or 0)
+    replies = [
+        reply
+        for verdict in (read(r).verdict for r in records)
+        if verdict is not None
+        for dimension, rounds in verdict.replies.items()
+        for reply, score in zip(rounds, verdict.scores.get(dimension, []), strict=False)
+        if score is None
+    ]
+    return [judge_tally(replies, total, failed)]
+
+
+def describe_record(record: Record) -> str | None:
+    """The description, the judge's scores per dimension and the first reply that gave none."""
+    out = read(record)
+    text = f"{short(out.description)!r}"
+    if out.verdict is not None:
+        scores = out.verdict.scores
+        text += "; " + ", ".join(f"{d} {s}" for d, s in scores.items())
+        bad = [
+            reply
+            for d, replies in out.verdict.replies.items()
+            for reply, score in zip(replies, scores.get(d, []))
+            if score is None
+        ]
+        if bad:
+            text += f"; no verdict in: {short(bad[0] if bad[0] is not None else 'call failed', 40)!r}"
+    return text
+
+
+def unreadable_record(record: Record) -> bool:
+    """A judge round without a verdict."""
+    return verdict_unreadable(read(record).verdict)
+
+
 class DescriptionTask:
     """A2: describe single images or pairs (``generate``); judge the descriptions when references exist."""
 
@@ -200,6 +240,9 @@ class DescriptionTask:
         return self.outcome(sample, result).to_json()
 
     read = staticmethod(read)
+    health_counts = staticmethod(health_counts)
+    describe_record = staticmethod(describe_record)
+    unreadable_record = staticmethod(unreadable_record)
 
     # -- judging (pure: qbench.judging.judge_records asks the judge) --------------------------------------
     def set_judge(self, judge: Any) -> None:

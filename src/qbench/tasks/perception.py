@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from qbench.checks import Tally, answers_tally, choice_line, verdict_unreadable, verdicts_tally
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
@@ -188,6 +189,26 @@ def read(record: Record) -> PerceptionOutput:
     return PerceptionOutput.from_json(record.output)
 
 
+# -- what the health check and ``qbench show`` need (qbench.checks) -------------------------------------------
+def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list[Tally]:
+    """Replies no rule could read, and judge rounds without a verdict (``--judge``)."""
+    outputs = [read(r) for r in records]
+    unread = [(f.rule, f.response) for f in outputs if f.letter is None]
+    return [answers_tally(unread, len(outputs)), verdicts_tally(f.verdict for f in outputs)]
+
+
+def describe_record(record: Record) -> str | None:
+    """The letter, its rule, right or wrong, the reply and the judge's votes."""
+    f = read(record)
+    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response, f.verdict)
+
+
+def unreadable_record(record: Record) -> bool:
+    """A reply no rule could read, or a judge round without a verdict."""
+    f = read(record)
+    return (f.rule is not None and f.letter is None) or verdict_unreadable(f.verdict)
+
+
 class PerceptionTask:
     """The A1 task (``qbench run a1``); constructed with the ``-T key=value`` options."""
 
@@ -300,6 +321,9 @@ class PerceptionTask:
         return self.outcome(sample, result).to_json()
 
     read = staticmethod(read)
+    health_counts = staticmethod(health_counts)
+    describe_record = staticmethod(describe_record)
+    unreadable_record = staticmethod(unreadable_record)
 
     # -- re-scoring and judging ------------------------------------------------------------------------
     def rescore(self, records: Sequence[Record]) -> list[Record]:

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from qbench.checks import Tally, answers_tally, choice_line, verdict_unreadable, verdicts_tally
 from qbench.data.dataset import Dataset
 from qbench.data.video import SAMPLINGS, api_frame, read_frames
 from qbench.errors import UsageError
@@ -260,6 +261,27 @@ def read(record: Record) -> VideoOutput:
     return VideoOutput.from_json(record.output)
 
 
+# -- what the health check and ``qbench show`` need (qbench.checks) -------------------------------------------
+def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list[Tally]:
+    """Letters no rule could read (multiple-choice items), judge rounds without a verdict (open-ended ones)."""
+    outputs = [read(r) for r in records]
+    choice = [f for f in outputs if not f.open_ended]
+    unread = [(f.rule, f.response) for f in choice if f.letter is None]
+    return [answers_tally(unread, len(choice)), verdicts_tally(f.verdict for f in outputs)]
+
+
+def describe_record(record: Record) -> str | None:
+    """A multiple-choice item's letter, rule, right or wrong and reply; an open-ended one as JSON."""
+    f = read(record)
+    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response, f.verdict)
+
+
+def unreadable_record(record: Record) -> bool:
+    """A reply no rule could read, or a judge round without a verdict."""
+    f = read(record)
+    return (f.rule is not None and f.letter is None) or verdict_unreadable(f.verdict)
+
+
 class QBenchVideoTask:
     """``qbench run qbench-video``: official frames and prompts, A1 letters, judged open-ended answers."""
 
@@ -334,6 +356,9 @@ class QBenchVideoTask:
         )
 
     read = staticmethod(read)
+    health_counts = staticmethod(health_counts)
+    describe_record = staticmethod(describe_record)
+    unreadable_record = staticmethod(unreadable_record)
 
     def outcome(self, sample: Sample, result: Any) -> VideoOutput:
         if not isinstance(result, str):
