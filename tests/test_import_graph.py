@@ -25,6 +25,8 @@ LAYERS = {
     "qbench.models": ("qbench.tasks", "qbench.report", "qbench.runner", "qbench.cli"),
     # reports find a task's report spec through the task registry, by name
     "qbench.report": ("qbench.tasks", "qbench.runner", "qbench.cli"),
+    # formulas (the official A3 score, levels, fits) serve tasks, importers and reports alike
+    "qbench.scoring": ("qbench.tasks", "qbench.report", "qbench.runner", "qbench.cli"),
 }
 
 # Cycles being taken apart in this round of work, each with who removes it; every other cycle fails the test.

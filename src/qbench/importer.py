@@ -22,10 +22,10 @@ from qbench.data.dataset import dataset_name, fingerprint_path
 from qbench.data.jsonfile import read_records
 from qbench.data.mos import parse_score
 from qbench.errors import DataError, UsageError
+from qbench.scoring.official import A3_SCORE_VERSION, a3_score
 from qbench.store import Manifest, Run, derive, write_run
 from qbench.tasks import answers, prompts
 from qbench.tasks.assessment import AssessmentOutput, iqa_metrics
-from qbench.tasks.base import A3_SCORE_VERSION, a3_score
 from qbench.types import Record
 
 log = logging.getLogger("qbench")

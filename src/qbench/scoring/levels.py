@@ -169,7 +169,7 @@ def level_score(logits: Mapping[str, float], levels: Levels) -> LevelScore:
 
 def ensemble_score(logits: Mapping[str, float], ensemble: Ensemble) -> tuple[float, str]:
     """Q-Bench+ Eq. 2 with the official A3 operations; returns ``(score, form)`` like ``a3_score``."""
-    from qbench.tasks.base import a3_score
+    from qbench.scoring.official import a3_score
 
     positive = math.fsum(float(logits[w]) for w in ensemble.positive)
     negative = math.fsum(float(logits[w]) for w in ensemble.negative)

@@ -20,9 +20,10 @@ from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval, degenerate, fast_plcc, fast_srcc, grouped_correlations
 from qbench.protocol import half_of
+from qbench.scoring.official import A3_SCORE_VERSION, a3_score
 from qbench.tasks import prompts
 from qbench.tasks.assessment_modes import MODE_OPTIONS, mode_from_options
-from qbench.tasks.base import A3_SCORE_VERSION, a3_score, flag, task_options
+from qbench.tasks.base import flag, task_options
 from qbench.types import Record, Request, Sample
 from qbench.undefined import number
 

@@ -220,7 +220,7 @@ class A3Mode:
             assert self.ensemble is not None
             score, form = ensemble_score(logits, self.ensemble)
             return {"score": score, "score_form": form}
-        from qbench.tasks.base import a3_score
+        from qbench.scoring.official import a3_score
 
         score, form = a3_score(logits[self.words[0]], logits[self.words[1]], self.temperature)
         return {"score": score, "score_form": form}
