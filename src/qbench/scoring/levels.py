@@ -10,7 +10,7 @@ is``) and turn them into one number:
 - **ensemble** (Q-Bench+ Eq. 2): ``exp(sum_P x) / (exp(sum_P x) + exp(sum_N x))`` over positive and negative
   word sets. The paper writes no temperature; the official two-word code divides by 100, so the default here is
   T = 100 (recorded; ``temperature`` changes it), computed with the official A3 operations
-  (:func:`qbench.tasks.base.a3_score`), so that ``good`` vs ``poor`` gives exactly the default A3 score.
+  (:func:`qbench.scoring.official.a3_score`), so that ``good`` vs ``poor`` gives exactly the default A3 score.
 
 Log-probs from a server work as well as logits: ``log p_i = x_i - logsumexp(x)`` shifts every word by the same
 constant, which cancels in both formulas (up to the server's float rounding).
