@@ -21,7 +21,12 @@ from typing import Any
 from qbench.data.base import LoadOptions
 from qbench.data.containment import image_path
 from qbench.data.jsonfile import read_records
-from qbench.data.llvisionqa import check_answer_letter, check_answer_text, check_options, warn_hidden
+from qbench.data.llvisionqa import (
+    check_answer_letter,
+    check_options,
+    gold_answer,
+    warn_hidden,
+)
 from qbench.errors import DataError
 from qbench.types import Sample
 
@@ -86,16 +91,7 @@ def read_abench_json(path: Path, options: LoadOptions) -> list[Sample]:
         if why:
             raise fail("answers", why)
         assert opts is not None
-        answer, why = check_answer_text(item.get("correct_ans"), opts)
-        if why:
-            raise fail("correct_ans", why)
-        if "correct_choice" in item:
-            letter, why = check_answer_letter(item.get("correct_choice"), opts)
-            if why:
-                raise fail("correct_choice", why)
-            if letter and answer and letter != answer:
-                raise fail("correct_choice", f"{letter} disagrees with correct_ans (option {answer})")
-            answer = answer or letter
+        answer = gold_answer(item, opts, fail)
         category, why = parse_category(item.get("category"))
         if why:
             raise fail("category", why)

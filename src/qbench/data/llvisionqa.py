@@ -25,7 +25,7 @@ line); the readers stop at the first problem with the same message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -189,6 +189,25 @@ def check_answer_letter(value: Any, options: Sequence[str]) -> tuple[str | None,
     if LETTERS.index(letter) >= len(options):
         return None, f"letter {letter} is not one of the {len(options)} options {list(options)}"
     return letter, None
+
+
+def gold_answer(
+    item: Mapping[str, Any], options: Sequence[str], fail: Callable[[str, str], Exception]
+) -> str | None:
+    """The gold letter of a multiple-choice item of the family's json files: ``correct_ans`` (an option's text)
+    and/or ``correct_choice`` (a letter), which must agree; None when hidden. A problem is raised as
+    ``fail(field, why)``, so each reader keeps its own file/item naming."""
+    answer, why = check_answer_text(item.get("correct_ans"), options)
+    if why:
+        raise fail("correct_ans", why)
+    if "correct_choice" in item:
+        letter, why = check_answer_letter(item.get("correct_choice"), options)
+        if why:
+            raise fail("correct_choice", why)
+        if letter and answer and letter != answer:
+            raise fail("correct_choice", f"{letter} disagrees with correct_ans (option {answer})")
+        answer = answer or letter
+    return answer
 
 
 def split_pair_path(img_path: str) -> tuple[str, str]:
