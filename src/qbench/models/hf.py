@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from qbench import startup
 from qbench.errors import CapabilityError, MissingDependency, ModelError, QBenchError, UsageError
+from qbench.models.hf_pixels import PreResizer
 from qbench.options import parse_options
 from qbench.protocol import A3_PREFIX, KNOWN_LEVEL_WORDS
 from qbench.registry import did_you_mean
@@ -177,6 +178,8 @@ class HFModel:
         on = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size or (8 if on.startswith("cuda") else 4)
         self._local_state = threading.local()
+        # photos resized in PIL ahead of a CLIP-style processor: its own pixels, without its full-size copies
+        self._pre_resize = PreResizer(self.processor.image_processor)
         # the processor works now: the runner may pre-process its first batches while the weights load
         startup.preprocessing_ready(self)
 
@@ -436,7 +439,9 @@ class HFModel:
             "padding_side": "left",
         }
         if any(images):
-            kwargs["images"] = images
+            processor = processor or self.processor
+            kwargs["images"], resize_kwargs = self._pre_resize.apply(processor.image_processor, images)
+            kwargs.update(resize_kwargs)
         bos = self.tokenizer.bos_token
         # as transformers' apply_chat_template(tokenize=True): a template that writes BOS gets no second one
         kwargs["add_special_tokens"] = not (bos and texts[0].startswith(bos))
