@@ -11,6 +11,7 @@ three, one per dimension.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +67,13 @@ class JudgeIdentity:
             fingerprint = str(obj.get("fingerprint", ""))
             name = obj.get("name", obj.get("model", ""))
         version = obj.get("version", obj.get("prompt_version", ""))
-        return cls(str(name), fingerprint, str(version), int(obj.get("rounds", 0) or 0))
+        return _identity(str(name), fingerprint, str(version), int(obj.get("rounds", 0) or 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _identity(name: str, fingerprint: str, version: str, rounds: int) -> JudgeIdentity:
+    """One shared (frozen) identity per judge: a run's thousands of verdicts name the same few judges."""
+    return JudgeIdentity(name, fingerprint, version, rounds)
 
 
 @dataclass(frozen=True)

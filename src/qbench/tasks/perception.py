@@ -150,13 +150,8 @@ class PerceptionOutput:
     def from_json(cls, obj: Mapping[str, Any]) -> PerceptionOutput:
         """Reads today's records and those written before one verdict shape (the A1 judge under ``judge``)."""
         verdict, previous = stored_verdicts(obj, JUDGE_QUESTION)
-        values: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for key, value in obj.items():
-            if key in _FIELDS:
-                values[key] = value
-            elif key not in VERDICT_KEYS:
-                extra[key] = value
+        values = {key: obj[key] for key in _FIELDS.intersection(obj)}
+        extra = {key: value for key, value in obj.items() if key not in _KNOWN_KEYS}
         values.update(options=list(values.get("options") or []), pair=bool(values.get("pair")))
         return cls(**values, verdict=verdict, previous_verdicts=previous, extra=extra)
 
@@ -182,6 +177,7 @@ class PerceptionOutput:
 
 JUDGE_QUESTION = "result"  # the one question the A1 judge answers per record
 _FIELDS = frozenset(PerceptionOutput.__dataclass_fields__) - {"extra", "verdict", "previous_verdicts"}
+_KNOWN_KEYS = _FIELDS | frozenset(VERDICT_KEYS)
 
 
 def read(record: Record) -> PerceptionOutput:
