@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     add_model_arguments(parser)
     args = parser.parse_args()
-    bench_common.official_threads(args)
+    official_threads = bench_common.official_threads(args)
 
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = model_folder(args)
@@ -182,7 +182,8 @@ def main() -> None:
     )
     n = args.images
     print(
-        f"model: {model_dir}  device: {args.device}  dtype: {args.dtype}\n"
+        f"model: {model_dir}  device: {args.device}  dtype: {args.dtype}  "
+        f"official loop's torch threads: {official_threads}\n"
         f"questions: {n} on JPEGs of {args.megapixels} MP, max_new_tokens {args.max_new_tokens}, "
         f"batch {args.batch_size}, cpus: {bench_common.os.cpu_count()}"
     )

@@ -89,8 +89,8 @@ def official_style(
 # qbench forwards each image alone, as the official loop does, so the logits are bit-identical given the same
 # number of torch threads; a different thread count changes the BLAS summation order (differences ~1e-8).
 SAME_THREADS_HINT = (
-    "NOT identical: if the two sides ran with different torch threads, rerun with --official-threads "
-    "equal to qbench's -M threads to compare bit for bit"
+    "NOT identical: with different torch threads on the two sides (--official-threads) the BLAS summation "
+    "order differs; with equal ones they must be identical"
 )
 
 
@@ -190,14 +190,15 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     add_model_arguments(parser)
     args = parser.parse_args()
-    bench_common.official_threads(args)
+    official_threads = bench_common.official_threads(args)
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     model_dir = model_folder(args)
     data = make_photos(work / f"a3-photos-{args.megapixels}mp-{args.images}", args.images, args.megapixels)
     print(
-        f"model: {model_dir}  device: {args.device}  dtype: {args.dtype}\n"
+        f"model: {model_dir}  device: {args.device}  dtype: {args.dtype}  "
+        f"official loop's torch threads: {official_threads}\n"
         f"images: {args.images} JPEGs of {args.megapixels} MP, batch {args.batch_size}, cpus: {os.cpu_count()}"
     )
     n = args.images
