@@ -127,7 +127,9 @@ class FakeOpenAIServer:
     the server demand ``Authorization: Bearer <key>`` (401 otherwise); ``logprobs=False`` plays a server
     that ignores ``logprobs`` requests; ``token_ids=True`` plays vLLM's ``logprob_token_ids`` (the log-probs of
     exactly the ids asked for, from a reply's ``vocab_logprobs``) and ``return_tokens_as_token_ids``;
-    ``tokenizer(text, add_special_tokens) -> ids`` serves vLLM's ``POST /tokenize``; ``model`` is what
+    ``tokenizer(text, add_special_tokens) -> ids`` serves vLLM's ``POST /tokenize``; ``native(body) -> dict``
+    serves SGLang's ``POST /generate`` and ``model_info`` its ``GET /get_model_info`` (an SGLang-like server;
+    without them both routes answer 404, as vLLM's do); ``model`` is what
     ``/v1/models`` lists; ``port`` (0: any free one)
     lets a test bring a server back on the address a run already knows (the URL is part of a run's identity).
     """
@@ -144,11 +146,17 @@ class FakeOpenAIServer:
         port: int = 0,
         token_ids: bool = False,
         tokenizer: Callable[[str, bool], list[int]] | None = None,
+        native: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        model_info: Mapping[str, Any] | None = None,
     ) -> None:
         self.responder = responder
         self.token_ids = token_ids  # honours vLLM's logprob_token_ids / return_tokens_as_token_ids
         self.tokenizer = tokenizer  # serves vLLM's POST /tokenize (at the server root) when given
         self.tokenize_calls = 0
+        self.native = native  # SGLang's POST /generate
+        self.model_info = dict(model_info) if model_info is not None else None  # SGLang's GET /get_model_info
+        self.native_bodies: list[dict[str, Any]] = []
+        self.model_info_calls = 0
         self.latency = latency
         self.api_key = api_key
         self.logprobs = logprobs
@@ -396,7 +404,11 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return True
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") in {"/v1/models", "/models"}:
+            if self.path.rstrip("/") == "/get_model_info" and server.model_info is not None:
+                with server._lock:
+                    server.model_info_calls += 1
+                self._send(200, server.model_info)
+            elif self.path.rstrip("/") in {"/v1/models", "/models"}:
                 self._send(
                     200,
                     {
@@ -418,6 +430,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     str(body.get("prompt", "")), bool(body.get("add_special_tokens", True))
                 )
                 self._send(200, {"count": len(ids), "max_model_len": 4096, "tokens": ids})
+                return
+            if self.path.rstrip("/") == "/generate" and server.native is not None:
+                body = json.loads(raw or b"{}")
+                with server._lock:
+                    server.native_bodies.append(body)
+                self._send(200, server.native(body))
                 return
             if self.path.rstrip("/") not in {"/v1/chat/completions", "/chat/completions"}:
                 self._send(404, _error_body(404, f"no route {self.path}"))

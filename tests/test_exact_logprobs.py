@@ -113,8 +113,10 @@ def test_a_server_without_the_field_falls_back_to_top_logprobs_and_says_so() -> 
                 score(mode, result)
         elif mode == "qbench":  # ' good' and ' poor' are whole tokens: the text match is exact too
             assert abs(score(mode, result) - score(mode, want)) < TOL
-        # (levels: ' high' splits into ' h' + 'igh' here, and the text match takes the bare 'high' token, a
-        # different one - the reason the exact ids are asked for first)
+        else:  # ' high' splits into ' h' + 'igh' here: never matched by text (the bare 'high' is another token)
+            with pytest.raises(KeyError, match="'high' splits into"):
+                score(mode, result)
+    assert usage["split_words"]["high"] > 1
 
 
 def test_missing_words_fail_the_sample_and_floor_is_the_lowest_listed() -> None:

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from qbench import startup
 from qbench.errors import CapabilityError, MissingDependency, ModelError, QBenchError, UsageError
+from qbench.models.chat_render import join_reply, render_chat
 from qbench.models.hf_pixels import PreResizer
 from qbench.options import parse_options
 from qbench.protocol import A3_PREFIX, KNOWN_LEVEL_WORDS
@@ -394,25 +395,9 @@ class HFModel:
     # -- rendering -------------------------------------------------------------------------------------------
     def render(self, request: Request, reply: str = "", processor: Any = None) -> tuple[str, list[Any]]:
         """The request as the model's chat template writes it (generation prompt included), with ``reply``
-        (the assistant prefix, or prefix and option) after it, and the images in their placeholders' order."""
-        content: list[dict[str, Any]] = []
-        images: list[Any] = []
-        for part in request.content:
-            if isinstance(part, ImageSlot):
-                if part.index >= len(request.images):
-                    raise ModelError(f"request has no decoded pixels for image {part.index} (only its key)")
-                content.append({"type": "image"})
-                images.append(request.images[part.index])
-            else:
-                content.append({"type": "text", "text": part.text})
-        messages: list[dict[str, Any]] = []
-        if request.system:
-            messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
-        messages.append({"role": "user", "content": content})
-        text = (processor or self.processor).apply_chat_template(
-            messages, chat_template=self._template, add_generation_prompt=True, tokenize=False
-        )
-        return join_reply(text, reply), images
+        (the assistant prefix, or prefix and option) after it, and the images in their placeholders' order
+        (:func:`qbench.models.chat_render.render_chat`, shared with the SGLang client)."""
+        return render_chat(processor or self.processor, self._template, request, reply)
 
     def check_images(self, n: int) -> None:
         """Refuse (one line) ``n`` images per request when the model's chat template or processor cannot take
@@ -723,14 +708,6 @@ def cut_at_eos(rows: list[list[int]], eos: set[int]) -> list[list[int]]:
         end = next((i for i, token in enumerate(row) if token in eos), len(row))
         cut.append(row[:end])
     return cut
-
-
-def join_reply(prompt: str, reply: str) -> str:
-    """``prompt`` then ``reply``, with one space between them when ``prompt`` does not end in white space
-    (protocol 8.1); an empty side gives the other unchanged."""
-    if not reply or not prompt:
-        return prompt or reply
-    return prompt + reply if prompt[-1].isspace() else f"{prompt} {reply}"
 
 
 def sequence_loss(logits: Any, input_ids: Any, attention_mask: Any) -> float:

@@ -9,7 +9,8 @@ whose ``__init__`` has the same parameters minus ``video_processor`` (transforme
 and its saved settings from that signature) and passes ``video_processor=None`` on. The subclass keeps the
 original class name, so a folder it saves looks exactly like the official checkpoint.
 
-This module imports transformers; it is only imported by ``qbench.models.hf`` (and the tests).
+This module imports transformers; it is only imported by ``qbench.models.hf``, ``qbench.models.sglang_native``
+(the prompts it renders for SGLang's ``/generate``) and the tests.
 """
 
 from __future__ import annotations

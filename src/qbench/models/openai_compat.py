@@ -36,13 +36,26 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from qbench.data.video import API_DETAIL, API_JPEG
 from qbench.errors import ModelError, RunError, StopRun, UsageError
 from qbench.models.http_guard import GuardedBackend, ResponseTooLarge, guarded_client
-from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, tokenize_url
+from qbench.models.sglang_native import (
+    GENERATE_VERSION,
+    TOKENIZER_HINT,
+    LocalPrompts,
+    check_reply,
+    generate_body,
+    generate_url,
+    model_info_url,
+    read_model_info,
+    read_scores,
+    tokenizer_folder,
+)
+from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, server_tokenizer, tokenize_url
 from qbench.options import parse_options
 from qbench.protocol import LOWEST_LISTED
 from qbench.redact import redact_url
@@ -70,6 +83,7 @@ OPTIONS: dict[str, type] = {
     "malformed_retries": int,
     "max_images": int,
     "logprobs": str,
+    "tokenizer": str,
 }
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -78,7 +92,7 @@ DUMMY_KEY = "EMPTY"  # what vLLM/SGLang/LMDeploy accept when started without --a
 MAX_RETRY_AFTER = 120.0  # a Retry-After longer than this is cut to it: the run should not hang for hours
 RETRY_STATUS = {408, 409, 429}  # plus every 5xx
 #: How the A3 words are found in the server's top log-probs (recorded in info(); bump when it changes).
-WORD_MATCH_VERSION = "openai-word-match-v1"
+WORD_MATCH_VERSION = "openai-word-match-v2"  # v2: a word that splits is never matched by text
 #: The instruction added to the user text when the server cannot continue an assistant message.
 A3_FALLBACK_INSTRUCTION = 'Answer with one word that completes the sentence "{prefix} ..."'
 A3_FALLBACK_VERSION = "a3-api-instruction-v1"
@@ -112,7 +126,8 @@ class Settings:
     max_response_mb: float = 16.0  # a reply larger than this fails its sample (a runaway or hostile server)
     malformed_retries: int = 2  # a 200 reply that is not a chat completion is asked again this many times
     max_images: int = 0  # the most images the server takes in one request (0: no limit known)
-    logprobs: str = "auto"  # exact word ids (auto|ids) or the top list only (top): models.token_ids
+    logprobs: str = "auto"  # exact word ids (auto|ids|sglang) or the top list only (top): models.token_ids
+    tokenizer: str = ""  # a local folder with the served model's processor (SGLang's /generate path)
 
 
 class TokenScores(dict[str, float]):
@@ -131,13 +146,17 @@ class TokenScores(dict[str, float]):
         *,
         source: str = "top-logprobs",
         floor: float | None = None,
+        reasons: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(values)
         self.top_n = top_n
-        self.source = source  # "token-ids" (exact ids asked for) or "top-logprobs"
+        self.source = source  # "token-ids" (vLLM), "sglang-token-ids" (SGLang /generate) or "top-logprobs"
         self.floor = floor
+        self.reasons = dict(reasons or {})  # word -> why it is missing, where more is known than "not listed"
 
     def __missing__(self, word: str) -> float:
+        if word in self.reasons:
+            raise KeyError(f"'{word}' {self.reasons[word]}")
         raise KeyError(f"'{word}' is not among the {self.top_n} most likely next tokens the server returned")
 
 
@@ -261,6 +280,11 @@ class OpenAICompatModel:
         }
         self._word_ids: WordIds | None = None
         self._ids_support = "not asked"  # what the server did with logprob_token_ids: "yes" or "no (...)"
+        # SGLang's /generate with token_ids_logprob (qbench.models.sglang_native): probed once, on first use
+        self._sglang_lock = threading.Lock()
+        self._sglang_probed = False
+        self._sglang: LocalPrompts | None = None
+        self._sglang_state = ""  # for the record: "yes", "no (why)", or "" while not asked
 
     # -- identity ---------------------------------------------------------------------------------------------
 
@@ -288,8 +312,22 @@ class OpenAICompatModel:
                 "word_match": WORD_MATCH_VERSION,
                 "values": "log-probs",
                 "exact_ids": s.logprobs if s.continue_final_message else "top",
+                **self._sglang_info(),
             },
         }
+
+    def _sglang_info(self) -> dict[str, Any]:
+        """The SGLang path's part of the identity: the method and, when known before any request (an explicit
+        ``-M logprobs=sglang`` or ``-M tokenizer``), the tokenizer that renders the prompts."""
+        s = self.settings
+        if not s.continue_final_message or s.logprobs not in ("auto", "sglang"):
+            return {}
+        out: dict[str, Any] = {"sglang": GENERATE_VERSION}
+        if self._sglang is not None and s.logprobs == "sglang":
+            out["sglang_prompts"] = self._sglang.describe()
+        elif s.tokenizer:
+            out["tokenizer"] = str(Path(s.tokenizer).expanduser().resolve())
+        return out
 
     def usage(self) -> dict[str, Any]:
         """Tokens and calls so far, summed over all requests; the runner writes it into the run summary."""
@@ -298,10 +336,17 @@ class OpenAICompatModel:
         if out["score_requests"]:
             out["missing_rate"] = round(out["samples_missing_words"] / out["score_requests"], 6)
             out["logprob_token_ids"] = self._ids_support
-            if self._word_ids is not None:
-                out["word_ids"] = self._word_ids.known()
-                if self._word_ids.unavailable:
-                    out["tokenize"] = self._word_ids.unavailable
+            if self._sglang_state:
+                out["sglang_token_ids_logprob"] = self._sglang_state
+            words = self._sglang.words if self._sglang is not None else self._word_ids
+            if words is not None:
+                out["word_ids"] = words.known()
+                if words.split():
+                    out["split_words"] = words.split()
+                if words.unavailable:
+                    out["tokenize"] = words.unavailable
+            if self._sglang is not None:
+                out["sglang_prompts"] = self._sglang.describe()
         return out
 
     def close(self) -> None:
@@ -380,6 +425,10 @@ class OpenAICompatModel:
         ``-M continue_final_message=false`` the user text instead ends with an instruction to answer with the
         one word that completes the sentence (a different prompt, recorded in info()). A word absent from the
         top-``top_logprobs`` list makes that sample an error naming the word, counted in ``usage()``.
+
+        The level words' exact ids are asked for where the server can give them: SGLang's native ``/generate``
+        (``token_ids_logprob``, with the prompt rendered here by the served model's own chat template:
+        :mod:`qbench.models.sglang_native`) or vLLM's ``logprob_token_ids`` (:mod:`qbench.models.token_ids`).
         """
         return self._run_all(self._score_jobs(requests))
 
@@ -395,6 +444,10 @@ class OpenAICompatModel:
                     "top_logprobs": s.top_logprobs,
                 }
                 ids = None
+                if s.continue_final_message and request.words:
+                    prompts = self._native_prompts()
+                    if prompts is not None:
+                        return self._score_native(prompts, request, abort)
                 if s.continue_final_message:
                     messages = self._messages(request)
                     if request.assistant_prefix:
@@ -409,7 +462,7 @@ class OpenAICompatModel:
                     messages = self._messages(request, extra_text=extra if request.assistant_prefix else None)
                 kwargs["messages"] = messages
                 completion = self._complete(kwargs, abort, "score_tokens")
-                return self._read_logprobs(completion, request.words, ids)
+                return self._read_logprobs(completion, request.words, ids, request.assistant_prefix)
 
             return run
 
@@ -466,7 +519,7 @@ class OpenAICompatModel:
                 def post(url: str, body: dict[str, Any]) -> Any:
                     return client.post(url, body=body, cast_to=object)
 
-                self._word_ids = WordIds(post, tokenize_url(self.settings.api_base))
+                self._word_ids = WordIds(server_tokenizer(post, tokenize_url(self.settings.api_base)))
         ids = self._word_ids.resolve(request.assistant_prefix, request.words)
         if ids is None and self.settings.logprobs == "ids":
             raise ModelError(
@@ -476,8 +529,124 @@ class OpenAICompatModel:
             )
         return ids
 
+    def _native_prompts(self) -> LocalPrompts | None:
+        """The local prompt renderer when scores go through SGLang's ``/generate`` (None: the chat path).
+
+        Decided once: ``-M logprobs=sglang`` decides in :func:`create` (an error there when it cannot work);
+        ``auto`` asks ``GET /get_model_info`` on first use and takes this path on an SGLang server with a
+        usable local tokenizer, else stays on the chat path and records why.
+        """
+        s = self.settings
+        if not s.continue_final_message or s.logprobs not in ("auto", "sglang"):
+            return None
+        with self._sglang_lock:
+            if not self._sglang_probed:
+                self._sglang, self._sglang_probed = self._setup_sglang(strict=s.logprobs == "sglang")
+            return self._sglang
+
+    def _setup_sglang(self, *, strict: bool) -> tuple[LocalPrompts | None, bool]:
+        """The renderer (or None) and whether that is settled: a server that could not be reached is asked
+        again by the next request (the chat request of this one reports the failure its own way)."""
+        import openai
+
+        s = self.settings
+        client = self._get_client()
+        try:
+            server = read_model_info(client.get(model_info_url(s.api_base), cast_to=object))
+            why = "" if server else "its GET /get_model_info answer is not SGLang's"
+        except openai.APIConnectionError as exc:
+            if strict:
+                raise ModelError(
+                    f"cannot connect to the server at {self.server} for {self.name} to ask GET /get_model_info "
+                    f"({_root_cause(exc)})",
+                    hint="is it running? set --api-base, -M api_base=... or OPENAI_BASE_URL",
+                ) from None
+            return None, False
+        except Exception as exc:  # vLLM answers 404; anything else also means "not SGLang's /generate"
+            server, why = None, f"GET /get_model_info: {_describe(exc)}"
+        if server is None:
+            if strict:
+                raise ModelError(
+                    f"{self.name} at {self.server}: -M logprobs=sglang needs an SGLang server, and {why}",
+                    hint="-M logprobs=auto uses SGLang's /generate where it finds it",
+                )
+            return None, True  # not SGLang: the vLLM field and top_logprobs, as before (nothing to record)
+        folder, why = tokenizer_folder(s.tokenizer or None, server)
+        prompts: LocalPrompts | None = None
+        if folder is not None:
+            try:
+                prompts = LocalPrompts(folder)
+            except UsageError as exc:
+                if strict:
+                    raise
+                why = exc.message
+        if prompts is None:
+            if strict:
+                raise UsageError(
+                    f"{self.name} at {self.server}: -M logprobs=sglang renders prompts for SGLang's /generate "
+                    f"with the served model's own tokenizer, and {why}",
+                    hint=TOKENIZER_HINT,
+                )
+            self._sglang_state = f"no ({why}; {TOKENIZER_HINT}): the chat path's log-probs used instead"
+            log.warning(
+                "%s at %s is SGLang, but %s: scoring from top_logprobs (%s)",
+                self.name,
+                self.server,
+                why,
+                TOKENIZER_HINT,
+            )
+            return None, True
+        self._sglang_state = "yes"
+        return prompts, True
+
+    def _score_native(
+        self, prompts: LocalPrompts, request: Request, abort: threading.Event
+    ) -> dict[str, float]:
+        """One ``score_tokens`` request through SGLang's ``/generate`` with ``token_ids_logprob``."""
+        s = self.settings
+        ids = prompts.words.resolve(request.assistant_prefix, request.words)
+        if ids is None:
+            raise ModelError(
+                f"{self.name}: {prompts.words.unavailable or 'a level word adds no token'} "
+                f"(words {', '.join(request.words)} after '{request.assistant_prefix}')"
+            )
+        images = [
+            part["image_url"]["url"]
+            for message in self._messages(request)  # the very data URLs the chat path sends
+            if isinstance(message["content"], list)
+            for part in message["content"]
+            if part.get("type") == "image_url"
+        ]
+        body = generate_body(prompts.prompt(request), images, list(ids.values()), s.top_logprobs)
+        client, url = self._get_client(), generate_url(s.api_base)
+        reply = self._complete(
+            body,
+            abort,
+            "score_tokens",
+            send=lambda: client.post(url, body=body, cast_to=object),
+            check=check_reply,
+        )
+        got = read_scores(reply, ids)
+        missing = len(got.missing)
+        self._count(
+            score_requests=1,
+            exact_scores=int(not missing),
+            missing_words=missing,
+            samples_missing_words=int(missing > 0),
+        )
+        reasons = {
+            w: f"(token id {ids[w]}) has no log-prob in the server's /generate reply, though asked for"
+            for w in got.missing
+        }
+        scores = TokenScores(
+            got.values, s.top_logprobs, source="sglang-token-ids", floor=got.floor, reasons=reasons
+        )
+        if missing and got.floor is not None:
+            scores[LOWEST_LISTED] = got.floor
+        return scores
+
     def _read_logprobs(
-        self, completion: Any, words: Sequence[str], ids: Mapping[str, int] | None = None
+        self, completion: Any, words: Sequence[str], ids: Mapping[str, int] | None = None, prefix: str = ""
     ) -> dict[str, float]:
         choice = completion.choices[0]
         content = getattr(getattr(choice, "logprobs", None), "content", None)
@@ -512,8 +681,16 @@ class OpenAICompatModel:
         top: dict[str, float] = {}
         for token, logprob in entries:
             top.setdefault(token, logprob)
+        split: dict[str, str] = {}
         for word in words:
             if word in values:
+                continue
+            pieces = self._word_ids.pieces(prefix, word) if ids and self._word_ids is not None else 0
+            if pieces > 1:  # its first token is not the word: a text match would take another token
+                split[word] = (
+                    f"splits into {pieces} tokens on the server's tokenizer, so it cannot be found by its text "
+                    "in top_logprobs (the server ignores logprob_token_ids); not bounded by -T missing=floor"
+                )
                 continue
             value = match_word(word, top)
             if value is not None:
@@ -523,8 +700,8 @@ class OpenAICompatModel:
         if missing:
             log.debug("%s: %s not among the top log-probs %s", self.name, set(words) - set(values), top)
         floor = min((v for _, v in entries), default=None)
-        scores = TokenScores(values, self.settings.top_logprobs, floor=floor)
-        if missing and floor is not None:
+        scores = TokenScores(values, self.settings.top_logprobs, floor=floor, reasons=split)
+        if missing and floor is not None and not split:  # a split word's bound is unknown: no floor
             scores[LOWEST_LISTED] = floor
         return scores
 
@@ -615,7 +792,14 @@ class OpenAICompatModel:
             abort.set()  # here, not only in _iter_all: this thread must not start the next queued job first
             raise
 
-    def _complete(self, kwargs: dict[str, Any], abort: threading.Event, capability: str) -> Any:
+    def _complete(
+        self,
+        kwargs: dict[str, Any],
+        abort: threading.Event,
+        capability: str,
+        send: Callable[[], Any] | None = None,
+        check: Callable[[Any], None] | None = None,
+    ) -> Any:
         """One chat completion with our retry loop: backoff with full jitter, Retry-After honoured.
 
         ``timeout`` is a deadline for the whole request (a reply that trickles in too); a malformed 200 reply
@@ -625,6 +809,12 @@ class OpenAICompatModel:
         import openai
 
         client = self._get_client()
+        if send is None:  # a chat completion; the SGLang path sends its own /generate request
+
+            def send() -> Any:
+                return client.chat.completions.create(model=self.model, **kwargs)
+
+        check = check or _check_completion
         s = self.settings
         max_bytes = int(s.max_response_mb * 1e6) if s.max_response_mb > 0 else None
         last: Exception | None = None
@@ -638,10 +828,10 @@ class OpenAICompatModel:
             try:
                 if self._guard is not None:
                     with self._guard.request(s.timeout, max_bytes):
-                        completion = client.chat.completions.create(model=self.model, **kwargs)
+                        completion = send()
                 else:
-                    completion = client.chat.completions.create(model=self.model, **kwargs)
-                _check_completion(completion)
+                    completion = send()
+                check(completion)
             except openai.APIStatusError as exc:
                 self._answered()
                 if exc.status_code not in RETRY_STATUS and exc.status_code < 500:
@@ -870,9 +1060,13 @@ def create(
     ``continue_final_message`` (true), ``top_logprobs`` (20), ``max_response_mb`` (16: a bigger reply fails
     its sample; 0 = no bound), ``malformed_retries`` (2: a 200 reply that is not a chat completion is asked
     again this often, then the sample fails with the reason), ``max_images`` (0 = no limit: a task whose
-    requests carry more images is refused before it starts), ``logprobs`` (auto: ask a vLLM server for the
-    log-probs of the level words' exact token ids, else read ``top_logprobs``; ids: require that; top: never
-    ask; :mod:`qbench.models.token_ids`).
+    requests carry more images is refused before it starts), ``logprobs`` (auto: the level words' exact token
+    ids from SGLang's ``/generate`` on a server that answers ``/get_model_info`` like SGLang and whose tokenizer
+    is here, else from a vLLM server's ``logprob_token_ids``, else read ``top_logprobs``; ids: require vLLM's
+    field; sglang: require SGLang's ``/generate``, checked here, before any work; top: never ask;
+    :mod:`qbench.models.token_ids`, :mod:`qbench.models.sglang_native`), ``tokenizer`` (a local folder with the
+    served model's processor, to render prompts for SGLang's ``/generate``; default: the server's
+    ``tokenizer_path`` when it is a folder here).
     """
     if not arg:
         raise UsageError("model spec 'openai:' needs a model name", hint="e.g. openai:gpt-4o")
@@ -923,4 +1117,17 @@ def create(
     for ok, message in checks:
         if not ok:
             raise UsageError(f"model option {message}")
-    return OpenAICompatModel(arg, settings)
+    if settings.tokenizer:
+        folder, why = tokenizer_folder(settings.tokenizer, None)
+        if folder is None:
+            raise UsageError(why, hint=TOKENIZER_HINT)
+    model = OpenAICompatModel(arg, settings)
+    if settings.logprobs == "sglang":  # before any work: an SGLang server and a local tokenizer, or one line
+        if not settings.continue_final_message:
+            raise UsageError("model option logprobs=sglang needs continue_final_message=true")
+        try:
+            model._native_prompts()
+        except BaseException:
+            model.close()
+            raise
+    return model
