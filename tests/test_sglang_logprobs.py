@@ -234,6 +234,34 @@ def test_top_logprobs_never_matches_another_token_for_a_split_word(
     with pytest.raises(KeyError, match="'good'"):
         read_words(result, ("good", "poor"), "floor")
     assert usage["split_words"] == {"good": 2} and usage["samples_missing_words"] == 1
+    # -M logprobs=top asks the server nothing; a local copy of its tokenizer still shows the split
+    with serve(folder, token_ids=False) as server:
+        model = api_model(server, top_logprobs="400", logprobs="top", tokenizer=str(folder))
+        try:
+            (result,) = model.score_tokens([request])
+            usage = model.usage()
+        finally:
+            model.close()
+        assert server.tokenize_calls == 0 and "logprob_token_ids" not in server.bodies[-1]
+    with pytest.raises(KeyError, match=r"'good' splits into 2 tokens \(the tokenizer in"):
+        result["good"]
+    assert usage["split_words"] == {"good": 2} and usage["logprob_token_ids"] == "not asked"
+
+
+def test_a_local_tokenizer_gives_the_ids_a_server_without_tokenize_cannot() -> None:
+    folder = tiny_models.cached("qwen2_vl")
+    reqs = requests()
+    want = [score(m, r) for (m, _), r in zip(reqs, direct(folder).score_tokens([r for _, r in reqs]))]
+    with serve(folder, tokenize=False) as server:  # vLLM's field, but no /tokenize route
+        model = api_model(server, tokenizer=str(folder))
+        try:
+            got = model.score_tokens([r for _, r in reqs])
+            usage, info = model.usage(), model.info()
+        finally:
+            model.close()
+    assert all(r.source == "token-ids" for r in got) and usage["exact_scores"] == len(reqs)
+    assert all(abs(score(m, r) - w) < TOL for (m, _), r, w in zip(reqs, got, want))
+    assert info["score_tokens"]["tokenizer"] == str(folder.resolve())
 
 
 def test_the_cli_names_the_missing_tokenizer_in_one_line(tmp_path: Path) -> None:

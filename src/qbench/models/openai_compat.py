@@ -55,7 +55,14 @@ from qbench.models.sglang_native import (
     read_scores,
     tokenizer_folder,
 )
-from qbench.models.token_ids import LOGPROB_MODES, WordIds, by_id, server_tokenizer, tokenize_url
+from qbench.models.token_ids import (
+    LOGPROB_MODES,
+    WordIds,
+    by_id,
+    local_tokenizer,
+    server_tokenizer,
+    tokenize_url,
+)
 from qbench.options import parse_options
 from qbench.protocol import LOWEST_LISTED
 from qbench.redact import redact_url
@@ -320,12 +327,12 @@ class OpenAICompatModel:
         """The SGLang path's part of the identity: the method and, when known before any request (an explicit
         ``-M logprobs=sglang`` or ``-M tokenizer``), the tokenizer that renders the prompts."""
         s = self.settings
-        if not s.continue_final_message or s.logprobs not in ("auto", "sglang"):
-            return {}
-        out: dict[str, Any] = {"sglang": GENERATE_VERSION}
+        out: dict[str, Any] = {}
+        if s.continue_final_message and s.logprobs in ("auto", "sglang"):
+            out["sglang"] = GENERATE_VERSION
         if self._sglang is not None and s.logprobs == "sglang":
             out["sglang_prompts"] = self._sglang.describe()
-        elif s.tokenizer:
+        elif s.tokenizer:  # the word ids (and, on SGLang, the prompts) come from it
             out["tokenizer"] = str(Path(s.tokenizer).expanduser().resolve())
         return out
 
@@ -454,7 +461,7 @@ class OpenAICompatModel:
                         messages.append({"role": "assistant", "content": request.assistant_prefix})
                     kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
                     ids = self._exact_ids(request)
-                    if ids:
+                    if ids and s.logprobs != "top":
                         kwargs["extra_body"]["logprob_token_ids"] = sorted(set(ids.values()))
                         kwargs["extra_body"]["return_tokens_as_token_ids"] = True
                 else:
@@ -462,7 +469,9 @@ class OpenAICompatModel:
                     messages = self._messages(request, extra_text=extra if request.assistant_prefix else None)
                 kwargs["messages"] = messages
                 completion = self._complete(kwargs, abort, "score_tokens")
-                return self._read_logprobs(completion, request.words, ids, request.assistant_prefix)
+                return self._read_logprobs(
+                    completion, request.words, ids, request.assistant_prefix, asked=s.logprobs != "top"
+                )
 
             return run
 
@@ -509,17 +518,23 @@ class OpenAICompatModel:
         return messages
 
     def _exact_ids(self, request: Request) -> dict[str, int] | None:
-        """The token ids of the request's words from the server's tokenizer (None: ask by top list only)."""
-        if self.settings.logprobs == "top" or not request.words:
+        """The token ids of the request's words from the server's tokenizer, or the local one of ``-M
+        tokenizer`` (None: unknown). Under ``-M logprobs=top`` only the local one is used, and only to see
+        which words split (the ids are never sent)."""
+        s = self.settings
+        if not request.words or (s.logprobs == "top" and not s.tokenizer):
             return None
         with self._lock:
-            if self._word_ids is None:
+            if self._word_ids is None and s.tokenizer:
+                folder = Path(s.tokenizer).expanduser().resolve()
+                self._word_ids = WordIds(local_tokenizer(folder), where=f"the tokenizer in {folder}")
+            elif self._word_ids is None:
                 client = self._client
 
                 def post(url: str, body: dict[str, Any]) -> Any:
                     return client.post(url, body=body, cast_to=object)
 
-                self._word_ids = WordIds(server_tokenizer(post, tokenize_url(self.settings.api_base)))
+                self._word_ids = WordIds(server_tokenizer(post, tokenize_url(s.api_base)))
         ids = self._word_ids.resolve(request.assistant_prefix, request.words)
         if ids is None and self.settings.logprobs == "ids":
             raise ModelError(
@@ -646,8 +661,17 @@ class OpenAICompatModel:
         return scores
 
     def _read_logprobs(
-        self, completion: Any, words: Sequence[str], ids: Mapping[str, int] | None = None, prefix: str = ""
+        self,
+        completion: Any,
+        words: Sequence[str],
+        ids: Mapping[str, int] | None = None,
+        prefix: str = "",
+        *,
+        asked: bool = True,
     ) -> dict[str, float]:
+        """The words' log-probs from a chat completion: by id when ``ids`` were asked for (``asked``) and all
+        came back, else from the top list, by id where it names ids, else by token text (never for a word the
+        tokenizer splits)."""
         choice = completion.choices[0]
         content = getattr(getattr(choice, "logprobs", None), "content", None)
         if not content:
@@ -660,7 +684,7 @@ class OpenAICompatModel:
         entries.append((str(first.token), float(first.logprob)))  # the chosen token, if the list left it out
         listed = by_id(entries)
         values: dict[str, float] = {}
-        if ids:
+        if ids and asked:
             values = {w: listed[i] for w, i in ids.items() if i in listed}
             exact = len(values) == len(ids) and len(listed) >= len(set(ids.values()))
             with self._lock:
@@ -687,9 +711,10 @@ class OpenAICompatModel:
                 continue
             pieces = self._word_ids.pieces(prefix, word) if ids and self._word_ids is not None else 0
             if pieces > 1:  # its first token is not the word: a text match would take another token
+                where = self._word_ids.where if self._word_ids is not None else "the tokenizer"
                 split[word] = (
-                    f"splits into {pieces} tokens on the server's tokenizer, so it cannot be found by its text "
-                    "in top_logprobs (the server ignores logprob_token_ids); not bounded by -T missing=floor"
+                    f"splits into {pieces} tokens ({where}), so it cannot be found by its text in "
+                    "top_logprobs (no exact ids from this server); not bounded by -T missing=floor"
                 )
                 continue
             value = match_word(word, top)

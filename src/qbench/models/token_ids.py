@@ -14,6 +14,11 @@ protocol 8.2's rule: the first id that ``" {word}"`` adds after the assistant pr
    and records that the server does not support the field (``usage()['logprob_token_ids']``);
 3. ``-M logprobs=ids`` makes an unsupported server an error instead; ``-M logprobs=top`` never asks.
 
+With ``-M tokenizer=PATH`` the ids come from that local copy of the served model's tokenizer instead of the
+server's ``/tokenize`` (also under ``-M logprobs=top``, where they are never sent, only used to see which
+words split). Without either, a split cannot be seen (``-M logprobs=top``, a server without ``/tokenize``:
+``usage()['tokenize']`` says so) and a word is matched by its text as before.
+
 A word whose next-token form splits (`` high`` = `` h`` + ``igh`` on some tokenizers) has its first token
 asked for by id, as the ``hf:`` adapter scores it. In the ``top_logprobs`` fallback such a word is *not*
 looked up by its text: the list shows token texts, the first piece's text is not the word, and the bare
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -77,6 +83,24 @@ def first_new_id(base: Sequence[int], full: Sequence[int]) -> int | None:
     return int(full[start]) if start < len(full) else None
 
 
+def local_tokenizer(folder: Path) -> Callable[[str], list[int]]:
+    """``text -> ids`` (no special tokens) with the tokenizer in a local folder (``-M tokenizer``), loaded
+    offline on first use (a failure then surfaces as :attr:`WordIds.unavailable`); one call at a time, as fast
+    tokenizers must not be shared by threads."""
+    lock = threading.Lock()
+    loaded: list[Any] = []
+
+    def tokens(text: str) -> list[int]:
+        with lock:
+            if not loaded:
+                import transformers
+
+                loaded.append(transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True))
+            return [int(t) for t in loaded[0](text, add_special_tokens=False)["input_ids"]]
+
+    return tokens
+
+
 class WordIds:
     """Word -> token id by protocol 8.2 through ``tokenize(text) -> ids`` (no special tokens), cached.
 
@@ -87,7 +111,7 @@ class WordIds:
 
     def __init__(self, tokenize: Callable[[str], list[int]], where: str = "the server's /tokenize") -> None:
         self._tokenize = tokenize
-        self._where = where
+        self.where = where
         self._ids: dict[tuple[str, str], tuple[int | None, int]] = {}  # (prefix, word) -> (id, pieces)
         self._lock = threading.Lock()
         self.unavailable = ""  # why the tokenizer could not be used ("" while it can)
@@ -105,7 +129,7 @@ class WordIds:
                         base = self._tokenize(prefix)
                         full = self._tokenize(f"{prefix} {word}" if prefix else word)
                     except Exception as exc:
-                        self.unavailable = f"{self._where} could not be used ({_short(exc)})"
+                        self.unavailable = f"{self.where} could not be used ({_short(exc)})"
                         return None
                     tid = first_new_id(base, full)
                     self._ids[key] = (tid, len(full) - _diverge(base, full) if tid is not None else 0)
