@@ -31,9 +31,10 @@ What this relies on, read in SGLang's source (sgl-project/sglang):
   processor (``process_mm_data_async`` with ``input_text``); ``meta_info['output_token_ids_logprobs']`` and
   ``['output_top_logprobs']`` hold one list per output position of ``(logprob, token_id, text_or_None)``
   triples (``detokenize_top_logprobs_tokens`` / ``detokenize_logprob_tokens``).
-- SGLang's native API docs (``docs/basic_usage/native_api``): ``GET /get_model_info`` answers
-  ``model_path``, ``tokenizer_path``, ``is_generation``; vLLM has no such route (404), which tells the two
-  apart.
+- ``python/sglang/srt/entrypoints/http_server.py``: ``GET /get_model_info`` answers ``model_path``,
+  ``tokenizer_path`` (``server_args.tokenizer_path``) and, in newer versions, ``is_generation`` (SGLang's
+  native API docs, ``basic_usage/native_api``, list the same); vLLM has no such route (404), which tells the
+  two apart, so a reply with a string ``model_path`` is taken as SGLang.
 
 Because SGLang adds the tokenizer's special tokens to ``text``, a template that writes BOS itself would get
 a second one; the ``hf:`` adapter tokenizes such a prompt without special tokens. So a leading BOS string is
