@@ -70,16 +70,22 @@ def split_good_llava(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+def score_with(
+    server: Any, reqs: list[Any], **options: str
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """``reqs`` scored by an ``openai:`` model on ``server`` with ``options``: results, usage, info."""
+    model = api_model(server, **options)
+    try:
+        return model.score_tokens(reqs), model.usage(), model.info()
+    finally:
+        model.close()
+
+
 def scored(folder: Path, **options: str) -> tuple[list[Any], dict[str, Any], Any]:
     """``requests()`` scored through the SGLang-like server for ``folder``: results, usage, the server."""
     reqs = [r for _, r in requests()]
     with serve(folder, sglang=True) as server:
-        model = api_model(server, **options)
-        try:
-            got = model.score_tokens(reqs)
-            usage = model.usage()
-        finally:
-            model.close()
+        got, usage, _ = score_with(server, reqs, **options)
     return got, usage, server
 
 
@@ -121,12 +127,7 @@ def test_sglang_reads_exact_ids_where_top_logprobs_cannot(
     request = a3_request(IMAGES[0])
     (want,) = direct(folder).score_tokens([request])
     with serve(folder, sglang=True) as server:
-        model = api_model(server)
-        try:
-            (got,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (got,), usage, _ = score_with(server, [request])
     assert abs(got["good"] - got["poor"] - (want["good"] - want["poor"])) < TOL
     assert usage["split_words"] == {"good": 2}
 
@@ -134,12 +135,7 @@ def test_sglang_reads_exact_ids_where_top_logprobs_cannot(
 def test_a_vllm_like_server_keeps_the_vllm_path() -> None:
     (request,) = [r for mode, r in requests()[:1]]
     with serve(tiny_models.cached("llava")) as server:  # no /get_model_info: 404, as vLLM answers
-        model = api_model(server)
-        try:
-            (result,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (result,), usage, _ = score_with(server, [request])
     assert result.source == "token-ids" and usage["logprob_token_ids"] == "yes"
     assert "sglang_token_ids_logprob" not in usage and server.native_bodies == []
     assert "logprob_token_ids" in server.bodies[-1]
@@ -149,23 +145,13 @@ def test_auto_without_a_local_tokenizer_falls_back_and_says_why() -> None:
     (request,) = [r for mode, r in requests()[:1]]
     folder = tiny_models.cached("llava")
     with serve(folder, sglang=True, tokenizer_path="/models/not-on-this-machine") as server:
-        model = api_model(server, top_logprobs="400")
-        try:
-            (result,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (result,), usage, _ = score_with(server, [request], top_logprobs="400")
     assert result.source == "top-logprobs" and server.native_bodies == []
     why = usage["sglang_token_ids_logprob"]
     assert why.startswith("no (") and "/models/not-on-this-machine" in why and "-M tokenizer=PATH" in why
     # -M tokenizer points at the folder: the exact path again, and the identity names the tokenizer
     with serve(folder, sglang=True, tokenizer_path="/models/not-on-this-machine") as server:
-        model = api_model(server, tokenizer=str(folder))
-        try:
-            (result,) = model.score_tokens([request])
-            info = model.info()
-        finally:
-            model.close()
+        (result,), _, info = score_with(server, [request], tokenizer=str(folder))
     assert result.source == "sglang-token-ids"
     assert info["score_tokens"]["tokenizer"] == str(folder.resolve())
 
@@ -191,12 +177,7 @@ def test_a_generate_reply_missing_an_asked_id_fails_the_word_or_is_bounded() -> 
     poor = direct(folder).info()["level_tokens"]["poor"]["id"]
     with serve(folder, sglang=True) as server:
         server.backend.drop_ids = {poor}  # type: ignore[attr-defined]
-        model = api_model(server)
-        try:
-            (result,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (result,), usage, _ = score_with(server, [request])
     with pytest.raises(KeyError, match=rf"'poor' \(token id {poor}\) has no log-prob"):
         result["poor"]
     with pytest.raises(KeyError, match="level word 'poor' is missing"):
@@ -215,12 +196,9 @@ def test_top_logprobs_never_matches_another_token_for_a_split_word(
     assert "good" in hf.info()["split_words"] and "poor" not in hf.info()["split_words"]
     request = a3_request(IMAGES[2])
     with serve(folder, token_ids=False) as server:  # /tokenize, but no logprob_token_ids: the fallback
-        model = api_model(server, top_logprobs="400")  # the whole vocabulary is listed, bare 'good' too
-        try:
-            (result,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (result,), usage, _ = score_with(
+            server, [request], top_logprobs="400"
+        )  # the whole vocabulary is listed, bare 'good' too
     # what the old rule would have read: a listed token whose text is 'good', not the token hf: scores
     bare = match_word("good", {hf.tokenizer.decode([i]): 0.0 for i in range(len(hf.tokenizer))})
     assert (
@@ -236,12 +214,9 @@ def test_top_logprobs_never_matches_another_token_for_a_split_word(
     assert usage["split_words"] == {"good": 2} and usage["samples_missing_words"] == 1
     # -M logprobs=top asks the server nothing; a local copy of its tokenizer still shows the split
     with serve(folder, token_ids=False) as server:
-        model = api_model(server, top_logprobs="400", logprobs="top", tokenizer=str(folder))
-        try:
-            (result,) = model.score_tokens([request])
-            usage = model.usage()
-        finally:
-            model.close()
+        (result,), usage, _ = score_with(
+            server, [request], top_logprobs="400", logprobs="top", tokenizer=str(folder)
+        )
         assert server.tokenize_calls == 0 and "logprob_token_ids" not in server.bodies[-1]
     with pytest.raises(KeyError, match=r"'good' splits into 2 tokens \(the tokenizer in"):
         result["good"]
@@ -253,12 +228,7 @@ def test_a_local_tokenizer_gives_the_ids_a_server_without_tokenize_cannot() -> N
     reqs = requests()
     want = [score(m, r) for (m, _), r in zip(reqs, direct(folder).score_tokens([r for _, r in reqs]))]
     with serve(folder, tokenize=False) as server:  # vLLM's field, but no /tokenize route
-        model = api_model(server, tokenizer=str(folder))
-        try:
-            got = model.score_tokens([r for _, r in reqs])
-            usage, info = model.usage(), model.info()
-        finally:
-            model.close()
+        got, usage, info = score_with(server, [r for _, r in reqs], tokenizer=str(folder))
     assert all(r.source == "token-ids" for r in got) and usage["exact_scores"] == len(reqs)
     assert all(abs(score(m, r) - w) < TOL for (m, _), r, w in zip(reqs, got, want))
     assert info["score_tokens"]["tokenizer"] == str(folder.resolve())
