@@ -54,11 +54,23 @@ def siglip() -> Any:
     return SiglipImageProcessorPil()
 
 
-def own_pixels(processor: Any, image: Image.Image) -> np.ndarray:
-    return processor(images=[image], return_tensors="np")["pixel_values"]
+def qwen2_vl() -> Any:
+    """Qwen2-VL's processor (Qwen2.5-VL's too) with its published pixel budget: 56x56 to 1280 patches of 28."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil()
 
 
-@pytest.mark.parametrize("make", [llava_1_5, clip, siglip], ids=["llava-1.5", "clip", "siglip"])
+def same_outputs(ours: Any, own: Any) -> bool:
+    """Every output (pixels, and Qwen2-VL's patch grid) equal in keys, dtype, shape and value."""
+    return ours.keys() == own.keys() and all(
+        np.asarray(ours[k]).dtype == np.asarray(own[k]).dtype and np.array_equal(ours[k], own[k]) for k in own
+    )
+
+
+@pytest.mark.parametrize(
+    "make", [llava_1_5, clip, siglip, qwen2_vl], ids=["llava-1.5", "clip", "siglip", "qwen2-vl"]
+)
 def test_every_size_gives_the_processors_own_pixels(make: Any) -> None:
     processor = make()
     assert qualifies(processor)
@@ -67,10 +79,9 @@ def test_every_size_gives_the_processors_own_pixels(make: Any) -> None:
         photo = noise(width, height, seed)
         images, kwargs = shortcut.apply(processor, [[photo]])
         assert kwargs == {"do_resize": False}, (width, height)
-        ours = processor(images=images[0], return_tensors="np", **kwargs)["pixel_values"]
-        own = own_pixels(processor, photo)
-        assert ours.dtype == own.dtype and ours.shape == own.shape
-        assert np.array_equal(ours, own), f"{width}x{height}"
+        ours = processor(images=images[0], return_tensors="np", **kwargs)
+        own = processor(images=[photo], return_tensors="np")
+        assert same_outputs(ours, own), f"{width}x{height}"
 
 
 def test_a_batch_of_several_requests_and_images_keeps_its_order() -> None:
@@ -105,9 +116,10 @@ def _with_transparency_key(image: Image.Image) -> Image.Image:
 
 
 def test_processors_that_pad_first_or_tile_do_not_qualify() -> None:
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
     from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
 
     class OwnResize(LlavaImageProcessorPil):
         def resize(self, image: Any, size: Any, resample: Any = None, **kwargs: Any) -> Any:
@@ -115,11 +127,12 @@ def test_processors_that_pad_first_or_tile_do_not_qualify() -> None:
 
     assert not qualifies(LlavaImageProcessorPil(do_pad=True))  # pads to a square before resizing
     assert not qualifies(LlavaImageProcessorPil(do_resize=False))
-    assert not qualifies(Qwen2VLImageProcessorPil())
-    assert not qualifies(Idefics3ImageProcessorPil())
+    assert not qualifies(Idefics3ImageProcessorPil())  # resizes, then tiles and resizes again
+    assert not qualifies(GotOcr2ImageProcessorPil())  # InternVL's tiles
+    assert not qualifies(LlavaNextImageProcessorPil())  # any-resolution patches
     assert not qualifies(OwnResize())
     photos = [[noise(64, 48, 0)]]
-    processor = Qwen2VLImageProcessorPil()
+    processor = Idefics3ImageProcessorPil()
     assert PreResizer(processor).apply(processor, photos) == (photos, {})
 
 
@@ -144,14 +157,14 @@ def test_a_shortcut_that_disagrees_with_the_processor_is_switched_off_with_one_w
     assert len([r for r in caplog.records if "does not give its own pixels" in r.getMessage()]) == 1
 
 
-def test_the_hf_adapter_feeds_the_model_the_processors_own_pixels(tmp_path: Any) -> None:
-    """Through the adapter's own encoding of a chat request (tiny LLaVA), against a plain processor call."""
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_the_hf_adapter_feeds_the_model_the_processors_own_pixels(family: str) -> None:
+    """Through the adapter's own encoding of chat requests (tiny models), against a plain processor call."""
     import tiny_models
     from qbench.models.hf import HFModel
     from qbench.types import ImageSlot, Request, Text
 
-    folder = tiny_models.cached("llava")
-    model = HFModel(str(folder), dtype="float32")
+    model = HFModel(str(tiny_models.cached(family)), dtype="float32")
     assert model._pre_resize.enabled
     photos = [noise(640, 480, 5), noise(90, 700, 6)]
     requests = [
@@ -159,6 +172,15 @@ def test_the_hf_adapter_feeds_the_model_the_processors_own_pixels(tmp_path: Any)
     ]
     batch = model._encode_requests(requests, model._thread_processor())
     texts = [model.render(r, r.assistant_prefix)[0] for r in requests]
-    plain = model.processor(text=texts, images=[[p] for p in photos], return_tensors="pt", padding=True)
+    plain = model.processor(
+        text=texts, images=[[p] for p in photos], return_tensors="pt", padding=True, padding_side="left"
+    )
     assert model._pre_resize.verified and model._pre_resize.enabled
-    assert np.array_equal(batch["pixel_values"].numpy(), plain["pixel_values"].numpy())
+    for key in plain:
+        assert torch_equal(batch[key], plain[key]), key
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -1,5 +1,5 @@
-"""Exact, cheaper pixels for CLIP-style image processors: the photo is resized once, in PIL, before the
-processor sees it.
+"""Exact, cheaper pixels for CLIP-style and Qwen2-VL image processors: the photo is resized once, in PIL,
+before the processor sees it.
 
 Why: transformers' PIL backend turns a decoded photo into a numpy array, back into a PIL image to resize it,
 and the result back into numpy. On a 6-MP JPEG and LLaVA's processor that is 106 ms of work, of which the
@@ -9,10 +9,10 @@ processor-bound, so those copies were most of what stood between qbench and the 
 The processor's resize is ``PIL.Image.resize((width, height), resample)`` on an image holding the same bytes
 as the decoded one (``to_pil_image`` of ``np.array(image)``), so calling it on the decoded image gives the
 same bytes. The processor then crops, rescales and normalises the small image with ``do_resize=False``,
-exactly as it would have after its own resize. Only processors whose preprocessing is that chain qualify
-(transformers' generic PIL ``_preprocess``, e.g. CLIP and SigLIP, and LLaVA's when it does not pad first);
-any other processor, an image that is not plain RGB, or a batch holding one, goes through the processor
-untouched.
+exactly as it would have after its own resize. Processors qualify whose preprocessing is that chain
+(transformers' generic PIL ``_preprocess``, e.g. CLIP and SigLIP, and LLaVA's when it does not pad first) or
+Qwen2-VL's (Qwen2.5-VL's too: a resize to ``smart_resize`` dimensions, then patches); any other
+processor, an image that is not plain RGB, or a batch holding one, goes through the processor untouched.
 
 Nothing is taken on trust: the first photo of a run is processed both ways and compared bit for bit; if the
 two differ (a transformers release that changed its resize), the shortcut is switched off for the run, with
@@ -42,34 +42,74 @@ def _generic_chains() -> set[Any]:
     return chains
 
 
-def qualifies(image_processor: Any) -> bool:
-    """Whether ``image_processor`` runs the plain chain on the PIL backend with transformers' own resize
-    and image conversion, so that a PIL resize ahead of it gives the same pixels."""
+def _qwen2_vl() -> Any:
+    """Qwen2-VL's PIL image processor class (also Qwen2.5-VL's), or None on a transformers without it."""
+    try:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    except ImportError:
+        return None
+    return Qwen2VLImageProcessorPil
+
+
+def rule(image_processor: Any) -> str | None:
+    """How a PIL resize ahead of ``image_processor`` gives its own pixels, or None when it cannot.
+
+    ``"chain"``: the plain chain (resize, crop, rescale, normalise) with transformers' own resize, sized by
+    the ``size`` dict. ``"qwen2_vl"``: Qwen2-VL's resize to ``smart_resize`` dimensions (multiples of
+    patch x merge size within the pixel budget), then rescale, normalise and patches; with ``do_resize=False``
+    the processor patches the given image as it is. Either way the processor's image conversion is
+    transformers' own (``PilBackend.process_image``).
+    """
     try:
         from transformers.image_processing_backends import PilBackend
     except ImportError:
-        return False
+        return None
     kind = type(image_processor)
-    return (
+    if not (
         isinstance(image_processor, PilBackend)
-        and kind._preprocess in _generic_chains()
-        and kind.resize is PilBackend.resize
         and kind.process_image is PilBackend.process_image
         and bool(getattr(image_processor, "do_resize", False))
-        and not getattr(image_processor, "do_pad", False)
         and getattr(image_processor, "size", None) is not None
-    )
+        and getattr(image_processor, "resample", None) is not None
+    ):
+        return None
+    if (
+        kind._preprocess in _generic_chains()
+        and kind.resize is PilBackend.resize
+        and not getattr(image_processor, "do_pad", False)
+    ):
+        return "chain"
+    qwen = _qwen2_vl()
+    if qwen is not None and kind._preprocess is qwen._preprocess and kind.resize is qwen.resize:
+        return "qwen2_vl"
+    return None
+
+
+def qualifies(image_processor: Any) -> bool:
+    """Whether a PIL resize ahead of ``image_processor`` can give its own pixels (:func:`rule`)."""
+    return rule(image_processor) is not None
 
 
 def target_size(image_processor: Any, width: int, height: int) -> tuple[int, int] | None:
     """The (height, width) the processor's own ``resize`` would give a ``width`` x ``height`` image, from
-    transformers' own size helpers (the same branches as ``PilBackend.resize``); None for a size rule this
-    module does not know."""
+    transformers' own size helpers (the same branches as ``PilBackend.resize``, or Qwen2-VL's
+    ``smart_resize``); None for a size rule this module does not know."""
     import numpy as np
     from transformers.image_transforms import get_resize_output_image_size, get_size_with_aspect_ratio
     from transformers.image_utils import ChannelDimension
 
     size = image_processor.size
+    if rule(image_processor) == "qwen2_vl":
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+        new_height, new_width = smart_resize(
+            height,
+            width,
+            factor=image_processor.patch_size * image_processor.merge_size,
+            min_pixels=size.shortest_edge,
+            max_pixels=size.longest_edge,
+        )
+        return int(new_height), int(new_width)
     if size.shortest_edge and size.longest_edge:
         new_height, new_width = get_size_with_aspect_ratio(
             (height, width), size.shortest_edge, size.longest_edge
@@ -104,7 +144,7 @@ class PreResizer:
     processor's own pixels. One per model: the check runs once, under a lock, whichever thread comes first."""
 
     def __init__(self, image_processor: Any) -> None:
-        self.enabled = qualifies(image_processor) and getattr(image_processor, "resample", None) is not None
+        self.enabled = qualifies(image_processor)
         self.verified = False
         self._lock = threading.Lock()
 
@@ -144,12 +184,18 @@ class PreResizer:
         if small is None:
             return False
         try:
-            own = image_processor(images=[image], return_tensors="np")["pixel_values"]
-            ours = image_processor(images=[small], do_resize=False, return_tensors="np")["pixel_values"]
+            own = dict(image_processor(images=[image], return_tensors="np"))
+            ours = dict(image_processor(images=[small], do_resize=False, return_tensors="np"))
         except Exception:  # a processor that rejects the keyword: keep its own path
             log.debug("pre-resize check failed", exc_info=True)
             return False
-        same = own.dtype == ours.dtype and own.shape == ours.shape and bool(np.array_equal(own, ours))
+        # every output, not only the pixels: Qwen2-VL's patch grid decides the prompt's image tokens
+        same = own.keys() == ours.keys() and all(
+            np.asarray(own[k]).dtype == np.asarray(ours[k]).dtype
+            and np.asarray(own[k]).shape == np.asarray(ours[k]).shape
+            and bool(np.array_equal(own[k], ours[k]))
+            for k in own
+        )
         if not same:
             log.warning(
                 "%s: resizing photos ahead of the processor does not give its own pixels here; "
