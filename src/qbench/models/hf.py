@@ -179,7 +179,7 @@ class HFModel:
         on = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size or (8 if on.startswith("cuda") else 4)
         self._local_state = threading.local()
-        # photos resized in PIL ahead of a CLIP-style processor: its own pixels, without its full-size copies
+        # photos resized in PIL ahead of a CLIP-style or Qwen2-VL processor: its own pixels, minus its copies
         self._pre_resize = PreResizer(self.processor.image_processor)
         # the processor works now: the runner may pre-process its first batches while the weights load
         startup.preprocessing_ready(self)
