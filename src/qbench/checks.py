@@ -28,6 +28,8 @@ __all__ = [
     "answers_tally",
     "choice_line",
     "judge_tally",
+    "letter_line",
+    "letter_unreadable",
     "quoted",
     "scores_tally",
     "short",
@@ -107,6 +109,23 @@ def choice_line(letter: Any, rule: Any, correct: Any, reply: Any, verdict: Any =
         if failed:
             text += f", unreadable judge reply: {short(failed[0], 40)!r}"
     return text
+
+
+def letter_line(output: Any) -> str | None:
+    """:func:`choice_line` of a multiple-choice output (``letter``, ``rule``, ``correct``, ``response`` and, if
+    judged, ``verdict``); None for an item no rule read (an open-ended one)."""
+    if output.rule is None:
+        return None
+    verdict = getattr(output, "verdict", None)
+    return choice_line(output.letter, output.rule, output.correct, output.response, verdict)
+
+
+def letter_unreadable(output: Any) -> bool:
+    """A multiple-choice output whose reply no rule could read, or whose judge verdict has a round without a
+    score."""
+    return (output.rule is not None and output.letter is None) or verdict_unreadable(
+        getattr(output, "verdict", None)
+    )
 
 
 def scores_tally(failed_forms: Iterable[Any], total: int) -> Tally:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from qbench.checks import Tally, answers_tally, choice_line
+from qbench.checks import Tally, answers_tally, letter_line, letter_unreadable
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.metrics import bootstrap_interval
@@ -94,14 +94,12 @@ def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list
 
 def describe_record(record: Record) -> str | None:
     """The letter, its rule, right or wrong, and the reply."""
-    f = read(record)
-    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response)
+    return letter_line(read(record))
 
 
 def unreadable_record(record: Record) -> bool:
     """A reply no rule could read."""
-    f = read(record)
-    return f.rule is not None and f.letter is None
+    return letter_unreadable(read(record))
 
 
 class ChoiceTask:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from qbench.checks import Tally, answers_tally, choice_line, verdict_unreadable, verdicts_tally
+from qbench.checks import Tally, answers_tally, letter_line, letter_unreadable, verdicts_tally
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
 from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
@@ -195,14 +195,12 @@ def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list
 
 def describe_record(record: Record) -> str | None:
     """The letter, its rule, right or wrong, the reply and the judge's votes."""
-    f = read(record)
-    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response, f.verdict)
+    return letter_line(read(record))
 
 
 def unreadable_record(record: Record) -> bool:
     """A reply no rule could read, or a judge round without a verdict."""
-    f = read(record)
-    return (f.rule is not None and f.letter is None) or verdict_unreadable(f.verdict)
+    return letter_unreadable(read(record))
 
 
 class PerceptionTask:

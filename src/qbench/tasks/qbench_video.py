@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from qbench.checks import Tally, answers_tally, choice_line, verdict_unreadable, verdicts_tally
+from qbench.checks import Tally, answers_tally, letter_line, letter_unreadable, verdicts_tally
 from qbench.data.dataset import Dataset
 from qbench.data.video import SAMPLINGS, api_frame, read_frames
 from qbench.errors import UsageError
@@ -272,14 +272,12 @@ def health_counts(records: Sequence[Record], metrics: Mapping[str, Any]) -> list
 
 def describe_record(record: Record) -> str | None:
     """A multiple-choice item's letter, rule, right or wrong and reply; an open-ended one as JSON."""
-    f = read(record)
-    return None if f.rule is None else choice_line(f.letter, f.rule, f.correct, f.response, f.verdict)
+    return letter_line(read(record))
 
 
 def unreadable_record(record: Record) -> bool:
     """A reply no rule could read, or a judge round without a verdict."""
-    f = read(record)
-    return (f.rule is not None and f.letter is None) or verdict_unreadable(f.verdict)
+    return letter_unreadable(read(record))
 
 
 class QBenchVideoTask:
