@@ -153,6 +153,17 @@ def stored_verdicts(
     return verdict, tuple(Verdict.from_json(v, question=question) for v in earlier if isinstance(v, Mapping))
 
 
+def verdicts_json(latest: Verdict | None, earlier: Sequence[Verdict]) -> dict[str, Any]:
+    """The record fields of a judged output (``verdict``, ``previous_verdicts``; absent when empty): what
+    :func:`stored_verdicts` reads back."""
+    out: dict[str, Any] = {}
+    if latest is not None:
+        out["verdict"] = latest.to_json()
+    if earlier:
+        out["previous_verdicts"] = [v.to_json() for v in earlier]
+    return out
+
+
 def verdict_fields(
     latest: Verdict | None, earlier: Sequence[Verdict], new: Verdict
 ) -> tuple[Verdict, tuple[Verdict, ...]]:

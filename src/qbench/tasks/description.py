@@ -39,7 +39,7 @@ import numpy as np
 from qbench.checks import Tally, judge_tally, short, verdict_unreadable
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
-from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts
+from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdicts_json
 from qbench.metrics import bootstrap_interval
 from qbench.tasks import prompts
 from qbench.tasks.base import task_options
@@ -91,10 +91,7 @@ class DescriptionOutput:
         if self.reference is not None:
             out["reference"] = self.reference
         out["description"] = self.description
-        if self.verdict is not None:
-            out["verdict"] = self.verdict.to_json()
-        if self.previous_verdicts:
-            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        out.update(verdicts_json(self.verdict, self.previous_verdicts))
         return out
 
     @classmethod

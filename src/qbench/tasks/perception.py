@@ -37,7 +37,15 @@ import numpy as np
 from qbench.checks import Tally, answers_tally, letter_line, letter_unreadable, verdicts_tally
 from qbench.data.dataset import Dataset
 from qbench.errors import UsageError
-from qbench.judging import VERDICT_KEYS, JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
+from qbench.judging import (
+    VERDICT_KEYS,
+    JudgeIdentity,
+    JudgeSpec,
+    Verdict,
+    stored_verdicts,
+    verdict_fields,
+    verdicts_json,
+)
 from qbench.metrics import bootstrap_interval
 from qbench.tasks import answers, prompts
 from qbench.tasks import judge as judging_rules
@@ -140,10 +148,7 @@ class PerceptionOutput:
         if self.response is not None:
             out["response"] = self.response
         out.update(letter=self.letter, rule=self.rule, correct=self.correct)
-        if self.verdict is not None:
-            out["verdict"] = self.verdict.to_json()
-        if self.previous_verdicts:
-            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        out.update(verdicts_json(self.verdict, self.previous_verdicts))
         return out
 
     @classmethod

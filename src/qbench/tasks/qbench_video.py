@@ -35,7 +35,7 @@ from qbench.checks import Tally, answers_tally, letter_line, letter_unreadable, 
 from qbench.data.dataset import Dataset
 from qbench.data.video import SAMPLINGS, api_frame, read_frames
 from qbench.errors import UsageError
-from qbench.judging import JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields
+from qbench.judging import JudgeIdentity, JudgeSpec, Verdict, stored_verdicts, verdict_fields, verdicts_json
 from qbench.tasks import answers
 from qbench.tasks.base import task_options
 from qbench.tasks.prompts import option_lines
@@ -209,10 +209,7 @@ class VideoOutput:
                 rule=self.rule,
                 correct=self.correct,
             )
-        if self.verdict is not None:
-            out["verdict"] = self.verdict.to_json()
-        if self.previous_verdicts:
-            out["previous_verdicts"] = [v.to_json() for v in self.previous_verdicts]
+        out.update(verdicts_json(self.verdict, self.previous_verdicts))
         return out
 
     @classmethod
