@@ -32,10 +32,12 @@ def max_pixels() -> int:
         raise DataError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number of pixels") from None
 
 
-def _regular_file(path: Path, item: str | None) -> None:
-    """FIFOs, devices and sockets are refused, never read: reading one can block forever or never end."""
+def _regular_file(path: Path, item: str | None) -> int:
+    """The file's size in bytes. FIFOs, devices and sockets are refused, never read: reading one can block
+    forever or never end."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
+        mode = info.st_mode
     except FileNotFoundError:
         raise DataError("image file not found", file=path, item=item, field="img_path") from None
     except OSError as exc:
@@ -45,6 +47,7 @@ def _regular_file(path: Path, item: str | None) -> None:
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
         raise DataError(f"not a regular file ({kind}); refused", file=path, item=item, field="img_path")
+    return info.st_size
 
 
 def _check_size(img: Any, path: Path, item: str | None) -> None:
@@ -63,15 +66,11 @@ def _check_size(img: Any, path: Path, item: str | None) -> None:
 WHOLE_FILE_LIMIT = 64 << 20  # bytes: files up to this size are handed to the decoder in one piece
 
 
-def _read_whole(img: Any, path: Path) -> None:
+def _read_whole(img: Any, size: int) -> None:
     """Let PIL hand the decoder the whole file at once instead of 64 KiB pieces: the same decoder makes the
     same pixels, but in one call that releases the GIL throughout. With pieces, each one waits for the GIL,
     and while torch and transformers are imported (seconds of Python holding it) a start-up decode took about
     twice as long."""
-    try:
-        size = os.path.getsize(path)
-    except OSError:
-        return
     img.decodermaxblock = max(img.decodermaxblock, min(size, WHOLE_FILE_LIMIT))
 
 
@@ -84,13 +83,13 @@ def open_image(path: Path, *, draft: int | None = None, item: str | None = None)
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = None  # our own limit (max_pixels), checked from the header before decoding
-    _regular_file(path, item)
+    size = _regular_file(path, item)
     try:
         with Image.open(path) as img:
             _check_size(img, path, item)
             if draft and img.format == "JPEG":
                 img.draft("RGB", (draft, draft))
-            _read_whole(img, path)
+            _read_whole(img, size)
             img.load()
             return img if img.mode == "RGB" else img.convert("RGB")  # no copy of an RGB photo
     except FileNotFoundError:

@@ -21,6 +21,7 @@ one warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _generic_chains() -> set[Any]:
+@functools.cache
+def _generic_chains() -> frozenset[Any]:
     """The ``_preprocess`` functions that are exactly resize, centre crop, rescale, normalise (pad after)."""
     from transformers.image_processing_backends import PilBackend
 
@@ -39,9 +41,10 @@ def _generic_chains() -> set[Any]:
         chains.add(LlavaImageProcessorPil._preprocess)  # pads to a square first when do_pad: checked below
     except ImportError:  # an older transformers without the PIL backend split: no shortcut
         pass
-    return chains
+    return frozenset(chains)
 
 
+@functools.cache
 def _qwen2_vl() -> Any:
     """Qwen2-VL's PIL image processor class (also Qwen2.5-VL's), or None on a transformers without it."""
     try:
